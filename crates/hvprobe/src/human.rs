@@ -24,25 +24,11 @@ pub fn report(r: &Report, colour: bool) -> String {
         hypervisor_probe::Level::Quick => "quick",
         hypervisor_probe::Level::Full => "full",
     };
-    let simulated = if r.simulated {
-        ", SIMULATED: scripted host, not this machine"
-    } else {
-        ""
-    };
-    let _ = writeln!(
-        out,
-        "hvprobe check: backend {}, {level} level{simulated}",
-        r.backend
-    );
+    let simulated = if r.simulated { ", SIMULATED: scripted host, not this machine" } else { "" };
+    let _ = writeln!(out, "hvprobe check: backend {}, {level} level{simulated}", r.backend);
     let width = r.checks.iter().map(|c| c.title.len()).max().unwrap_or(0);
     for c in &r.checks {
-        let _ = writeln!(
-            out,
-            "  {}  {:<width$}  {}",
-            paint(c.status.label(), c.status, colour),
-            c.title,
-            c.detail
-        );
+        let _ = writeln!(out, "  {}  {:<width$}  {}", paint(c.status.label(), c.status, colour), c.title, c.detail);
         if c.status != Status::Pass {
             for remedy in &c.remedies {
                 let _ = writeln!(out, "        {:<width$}  fix: {remedy}", "");
@@ -62,39 +48,17 @@ pub fn report(r: &Report, colour: bool) -> String {
         h.arch,
         h.os_version.as_deref().unwrap_or("?"),
         h.vendor_module.as_deref().unwrap_or("none"),
-        h.nested
-            .as_deref()
-            .map(|n| format!(" (nested={n})"))
-            .unwrap_or_default(),
+        h.nested.as_deref().map(|n| format!(" (nested={n})")).unwrap_or_default(),
         yes_no(h.virtualized),
-        h.container
-            .as_deref()
-            .map(|c| format!(", container: {c}"))
-            .unwrap_or_default(),
+        h.container.as_deref().map(|c| format!(", container: {c}")).unwrap_or_default(),
     );
     match &r.error {
         None => {
-            let _ = writeln!(
-                out,
-                "{}",
-                paint(
-                    &format!("Result: {} can run a VM.", r.backend),
-                    Status::Pass,
-                    colour
-                )
-            );
+            let _ = writeln!(out, "{}", paint(&format!("Result: {} can run a VM.", r.backend), Status::Pass, colour));
         }
         Some(e) => {
-            let raw = e
-                .raw()
-                .map(|raw| format!(", {raw} from {}", e.operation()))
-                .unwrap_or_default();
-            let line = format!(
-                "Result: cannot run a VM: {} [{} {}{raw}]",
-                e.summary(),
-                e.cause(),
-                e.code()
-            );
+            let raw = e.raw().map(|raw| format!(", {raw} from {}", e.operation())).unwrap_or_default();
+            let line = format!("Result: cannot run a VM: {} [{} {}{raw}]", e.summary(), e.cause(), e.code());
             let _ = writeln!(out, "{}", paint(&line, Status::Fail, colour));
         }
     }

@@ -9,9 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use hypervisor_probe::{
-    CapabilityProfile, HypervisorProbe, Level, ProbeOptions, Report, platform_probe,
-};
+use hypervisor_probe::{CapabilityProfile, HypervisorProbe, Level, ProbeOptions, Report, platform_probe};
 
 /// Exit codes, stable and documented.
 mod exit {
@@ -86,13 +84,13 @@ enum Format {
 }
 
 fn parse_profile(s: &str) -> Result<CapabilityProfile, String> {
-    s.parse()
-        .map_err(|e: hypervisor_probe::UnknownProfile| e.to_string())
+    s.parse().map_err(|e: hypervisor_probe::UnknownProfile| e.to_string())
 }
 
 fn parse_cap(s: &str) -> Result<u32, String> {
-    hypervisor_probe::kvm::caps::parse(s)
-        .ok_or_else(|| format!("unknown capability `{s}` (expected a KVM_CAP_* name such as KVM_CAP_IRQFD, or a number)"))
+    hypervisor_probe::kvm::caps::parse(s).ok_or_else(|| {
+        format!("unknown capability `{s}` (expected a KVM_CAP_* name such as KVM_CAP_IRQFD, or a number)")
+    })
 }
 
 /// `512`, `512M`, `512MiB`, `2G`, `2GiB` → MiB.
@@ -100,9 +98,9 @@ fn parse_memory(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| {
-        format!("`{s}` is not a size (expected MiB, or a number with M or G: 512, 512M, 2G)")
-    })?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size (expected MiB, or a number with M or G: 512, 512M, 2G)"))?;
     let mib = match unit.to_ascii_uppercase().as_str() {
         "" | "M" | "MB" | "MIB" => Some(n),
         "G" | "GB" | "GIB" => n.checked_mul(1024),
@@ -120,11 +118,7 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::USAGE
-            } else {
-                exit::USABLE
-            };
+            let code = if e.use_stderr() { exit::USAGE } else { exit::USABLE };
             let _ = e.print();
             return ExitCode::from(code);
         }
@@ -139,10 +133,11 @@ fn check(args: CheckArgs) -> ExitCode {
         Some(list) => CapabilityProfile::Custom(list),
         None => args.profile,
     };
-    let mut options = ProbeOptions::default()
-        .with_device(args.device)
-        .with_profile(profile)
-        .with_level(if args.full { Level::Full } else { Level::Quick });
+    let mut options = ProbeOptions::default().with_device(args.device).with_profile(profile).with_level(if args.full {
+        Level::Full
+    } else {
+        Level::Quick
+    });
     options.vcpus = args.vcpus;
     options.memory_mib = args.memory;
     let report = platform_probe(options).report();
@@ -168,18 +163,10 @@ fn use_colour() -> bool {
 
 fn finish(text: &str, usable: bool) -> ExitCode {
     let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .is_err()
-    {
+    if out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
         return ExitCode::from(exit::IO);
     }
-    ExitCode::from(if usable {
-        exit::USABLE
-    } else {
-        exit::NOT_USABLE
-    })
+    ExitCode::from(if usable { exit::USABLE } else { exit::NOT_USABLE })
 }
 
 #[cfg(test)]

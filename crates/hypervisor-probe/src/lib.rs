@@ -67,11 +67,8 @@ cfg_if::cfg_if! {
 }
 
 /// The backend [`platform_probe`] returns in this build.
-pub const PLATFORM_BACKEND: Backend = if cfg!(all(feature = "kvm", target_os = "linux")) {
-    Backend::Kvm
-} else {
-    Backend::None
-};
+pub const PLATFORM_BACKEND: Backend =
+    if cfg!(all(feature = "kvm", target_os = "linux")) { Backend::Kvm } else { Backend::None };
 
 #[cfg(test)]
 mod tests {
@@ -88,13 +85,8 @@ mod tests {
     #[cfg(not(all(feature = "kvm", target_os = "linux")))]
     #[test]
     fn without_a_backend_the_probe_says_so() {
-        let err = platform_probe(ProbeOptions::default())
-            .startup_check()
-            .unwrap_err();
+        let err = platform_probe(ProbeOptions::default()).startup_check().unwrap_err();
         assert_eq!(err.error().cause(), Cause::NoBackend);
-        assert!(
-            err.error().detail().contains("feature")
-                || err.error().detail().contains("operating system")
-        );
+        assert!(err.error().detail().contains("feature") || err.error().detail().contains("operating system"));
     }
 }

@@ -200,38 +200,24 @@ impl Cause {
         match self {
             ModuleNotLoaded => "Hardware virtualization is not enabled on this host.",
             DeviceNodeMissing => "The virtualization device is not available in this environment.",
-            NoHardwareVirtualization => {
-                "This host's processor does not offer hardware virtualization."
-            }
-            NestedVirtualizationMissing => {
-                "This host is itself a virtual machine without nested virtualization."
-            }
-            WslWithoutNestedVirtualization => {
-                "This Windows Subsystem for Linux instance has no nested virtualization."
-            }
+            NoHardwareVirtualization => "This host's processor does not offer hardware virtualization.",
+            NestedVirtualizationMissing => "This host is itself a virtual machine without nested virtualization.",
+            WslWithoutNestedVirtualization => "This Windows Subsystem for Linux instance has no nested virtualization.",
             StaleDeviceNode => "The virtualization device does not respond.",
             NotAKvmDevice => "The configured virtualization device is not a hypervisor device.",
             HypervisorDisabled => "The hypervisor is disabled on this host.",
-            HostIsVirtualMachine => {
-                "This host is itself a virtual machine without nested virtualization."
-            }
+            HostIsVirtualMachine => "This host is itself a virtual machine without nested virtualization.",
             HypervisorUnsupported => "The hypervisor is not supported on this host.",
-            RunningUnderRosetta => {
-                "The program runs under instruction translation, which cannot use the hypervisor."
-            }
+            RunningUnderRosetta => "The program runs under instruction translation, which cannot use the hypervisor.",
             CpuUnsupported => "This host's processor is not supported by the hypervisor.",
             NoBackend => "This build has no hypervisor support for this platform.",
             DeviceAccessDenied => "This program is not allowed to use the virtualization device.",
             StaleGroupSession => "Access was granted, but this session started before the change.",
             ContainerDevicePolicy => "The container's device policy does not allow virtualization.",
-            EntitlementMissing => {
-                "This program is not signed with permission to use the hypervisor."
-            }
+            EntitlementMissing => "This program is not signed with permission to use the hypervisor.",
             BlockedBySecurityPolicy => "A security policy blocks the hypervisor for this program.",
             OtherHypervisorActive => "Another hypervisor is using the virtualization hardware.",
-            ProcessAlreadyOwnsVm => {
-                "This program already runs a virtual machine and may run only one."
-            }
+            ProcessAlreadyOwnsVm => "This program already runs a virtual machine and may run only one.",
             ResourceBusy => "The hypervisor is busy.",
             FileDescriptorsExhausted => "This program has reached its limit of open files.",
             SystemFileTableFull => "The host has reached its limit of open files.",
@@ -278,9 +264,9 @@ impl Cause {
             WslWithoutNestedVirtualization => &[
                 "Set `nestedVirtualization=true` under [wsl2] in %UserProfile%\\.wslconfig, then run `wsl --shutdown`.",
             ],
-            StaleDeviceNode => &[
-                "Reload the module (`modprobe kvm` and the vendor module) and check `dmesg` for KVM errors.",
-            ],
+            StaleDeviceNode => {
+                &["Reload the module (`modprobe kvm` and the vendor module) and check `dmesg` for KVM errors."]
+            }
             NotAKvmDevice => &[
                 "Point the VMM at the real KVM device (char 10:232, usually /dev/kvm).",
                 "If a container bind-mounts something else there, pass the real device with `--device /dev/kvm`.",
@@ -295,23 +281,19 @@ impl Cause {
                 "Check that the binary is signed with `com.apple.security.hypervisor` (`codesign -d --entitlements - BINARY`).",
                 "Check `sysctl kern.hv_support`; if it is 0 or missing, this Mac cannot run VMs.",
             ],
-            RunningUnderRosetta => {
-                &["Run the native arm64 build of the VMM instead of the x86_64 one."]
-            }
+            RunningUnderRosetta => &["Run the native arm64 build of the VMM instead of the x86_64 one."],
             CpuUnsupported => &[
                 "This Intel CPU lacks the features Hypervisor.framework needs (`sysctl machdep.cpu.features` should list VMX).",
             ],
-            NoBackend => &[
-                "Build with the backend for this platform enabled (feature `kvm` on Linux, `hvf` on macOS).",
-            ],
+            NoBackend => {
+                &["Build with the backend for this platform enabled (feature `kvm` on Linux, `hvf` on macOS)."]
+            }
             DeviceAccessDenied => &[
                 "Add the user to the device's group (`usermod -aG kvm USER`), then log in again.",
                 "Or grant access directly: `setfacl -m u:USER:rw /dev/kvm`, or a udev rule setting GROUP/MODE.",
                 "In a rootless container, keep the group: `--group-add keep-groups`.",
             ],
-            StaleGroupSession => {
-                &["Log out and in again (or run `newgrp kvm`) so this session gets the new group."]
-            }
+            StaleGroupSession => &["Log out and in again (or run `newgrp kvm`) so this session gets the new group."],
             ContainerDevicePolicy => &[
                 "Allow the device in the container runtime: `--device /dev/kvm`, a device plugin, or a cgroup rule `c 10:232 rwm`.",
             ],
@@ -319,9 +301,9 @@ impl Cause {
                 "Sign the binary with the hypervisor entitlement: `codesign --sign - --entitlements hvf.entitlements --force BINARY`.",
                 "Re-sign after every rebuild: building strips the signature.",
             ],
-            BlockedBySecurityPolicy => &[
-                "Allow the KVM ioctls in the process's seccomp profile or LSM policy (AppArmor, SELinux).",
-            ],
+            BlockedBySecurityPolicy => {
+                &["Allow the KVM ioctls in the process's seccomp profile or LSM policy (AppArmor, SELinux)."]
+            }
             OtherHypervisorActive => &[
                 "Stop the other hypervisor (VirtualBox, VMware) that holds VT-x/AMD-V.",
                 "Since Linux 6.12, `kvm.enable_virt_at_load=0` lets other hypervisors share the hardware.",
@@ -330,12 +312,12 @@ impl Cause {
                 "One VM per process on Apple silicon: the failure came after the VM was created, or run each VM in its own process.",
             ],
             ResourceBusy => &["Retry later; find the holder with `hvprobe holders`."],
-            FileDescriptorsExhausted => &[
-                "Raise the open-file limit: `ulimit -n 65536`, or `LimitNOFILE=` in the service unit.",
-            ],
-            SystemFileTableFull => &[
-                "Raise the system limit (`sysctl fs.file-max`) or stop processes holding many files.",
-            ],
+            FileDescriptorsExhausted => {
+                &["Raise the open-file limit: `ulimit -n 65536`, or `LimitNOFILE=` in the service unit."]
+            }
+            SystemFileTableFull => {
+                &["Raise the system limit (`sysctl fs.file-max`) or stop processes holding many files."]
+            }
             KernelMemoryExhausted => &[
                 "Lower memory pressure or fragmentation on the host; raise `vm.min_free_kbytes`; check the memory cgroup limit.",
             ],
@@ -343,37 +325,31 @@ impl Cause {
                 "Stop unused VMs (QEMU, Lima, Docker, UTM, libkrun share one pool); `sysctl kern.hv.max_address_spaces` shows the limit.",
             ],
             HostResourcesExhausted => &["Stop unused VMs on this host and retry."],
-            MemlockLimitTooLow => &[
-                "Raise the locked-memory limit: `ulimit -l unlimited`, or `LimitMEMLOCK=` in the service unit.",
-            ],
-            ApiVersionMismatch => {
-                &["Use a kernel whose KVM API version is 12 (every mainline kernel since 2.6.22)."]
+            MemlockLimitTooLow => {
+                &["Raise the locked-memory limit: `ulimit -l unlimited`, or `LimitMEMLOCK=` in the service unit."]
             }
+            ApiVersionMismatch => &["Use a kernel whose KVM API version is 12 (every mainline kernel since 2.6.22)."],
             CapabilityMissing => &[
                 "Use a newer kernel or another host whose KVM offers the capability, or choose a VMM profile that does not need it.",
             ],
             VcpuLimitExceeded => &["Request fewer vCPUs than the host's limit."],
-            MemoryLimitExceeded => {
-                &["Request less guest memory, or use a host with a larger guest address space."]
+            MemoryLimitExceeded => &["Request less guest memory, or use a host with a larger guest address space."],
+            InvalidVmType => {
+                &["Query the host's limits (arm64: KVM_CAP_ARM_VM_IPA_SIZE) and clamp the VM type to them."]
             }
-            InvalidVmType => &[
-                "Query the host's limits (arm64: KVM_CAP_ARM_VM_IPA_SIZE) and clamp the VM type to them.",
-            ],
-            InvalidArgument => &[
-                "Check the VMM's configuration against the host's limits (`hvprobe check --full`).",
-            ],
+            InvalidArgument => &["Check the VMM's configuration against the host's limits (`hvprobe check --full`)."],
             InterruptedRepeatedly => {
                 &["The host is very busy (mm_take_all_locks); retry, and reduce load on the host."]
             }
-            GuestRunFailed => &[
-                "The outer hypervisor's nested virtualization is broken or incomplete; report it to its operator.",
-            ],
-            HypervisorError => &[
-                "Retry; if it persists, collect `hvprobe check --full --format json` and the system log.",
-            ],
-            IllegalGuestState => &[
-                "The VMM set a vCPU state the hypervisor rejects; report it to the VMM's developers.",
-            ],
+            GuestRunFailed => {
+                &["The outer hypervisor's nested virtualization is broken or incomplete; report it to its operator."]
+            }
+            HypervisorError => {
+                &["Retry; if it persists, collect `hvprobe check --full --format json` and the system log."]
+            }
+            IllegalGuestState => {
+                &["The VMM set a vCPU state the hypervisor rejects; report it to the VMM's developers."]
+            }
             HypervisorIoError => &["Check `dmesg` for KVM errors and retry."],
             UnexpectedErrno | UnexpectedHvReturn => {
                 &["Collect `hvprobe check --full --format json` and the raw code, and report them."]
@@ -574,11 +550,7 @@ mod tests {
         for c in Cause::ALL {
             assert_eq!(Cause::from_code(c.code()), Some(*c));
             assert_eq!(Cause::from_name(c.name()), Some(*c));
-            assert_eq!(
-                c.kind().code() as u16,
-                c.code() / 100,
-                "{c} is filed under its kind"
-            );
+            assert_eq!(c.kind().code() as u16, c.code() / 100, "{c} is filed under its kind");
         }
         for k in Kind::ALL {
             assert_eq!(Kind::from_code(k.code()), Some(*k));
@@ -593,10 +565,7 @@ mod tests {
         for c in Cause::ALL {
             assert!(!c.generic_remedies().is_empty(), "{c} has no remedy");
             let s = c.summary();
-            assert!(
-                !s.contains('/') && !s.contains('`') && !s.contains("kvm"),
-                "{c}: {s}"
-            );
+            assert!(!s.contains('/') && !s.contains('`') && !s.contains("kvm"), "{c}: {s}");
         }
     }
 }

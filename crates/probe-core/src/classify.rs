@@ -13,9 +13,7 @@ pub fn classify_errno(op: Operation, errno: i32) -> Cause {
     // A VMM log often names no operation: read the code as the call that most often
     // returns it (open for access errors, KVM_CREATE_VM for the rest).
     let op = match (op, errno) {
-        (Op::Unknown, e::ENOENT | e::EACCES | e::EPERM | e::ENXIO | e::ENOTDIR | e::ELOOP) => {
-            Op::Open
-        }
+        (Op::Unknown, e::ENOENT | e::EACCES | e::EPERM | e::ENXIO | e::ENOTDIR | e::ELOOP) => Op::Open,
         (Op::Unknown, _) => Op::CreateVm,
         (op, _) => op,
     };
@@ -51,11 +49,7 @@ pub fn classify_errno(op: Operation, errno: i32) -> Cause {
 /// The cause of a `hv_return_t` returned by `op`, or `None` for `HV_SUCCESS`.
 pub fn classify_hv_return(op: Operation, ret: i32) -> Option<Cause> {
     use Operation as Op;
-    let op = if op == Op::Unknown {
-        Op::HvVmCreate
-    } else {
-        op
-    };
+    let op = if op == Op::Unknown { Op::HvVmCreate } else { op };
     Some(match (op, ret) {
         (_, hv::HV_SUCCESS) => return None,
         (Op::HvVmCreate, hv::HV_NO_RESOURCES) => Cause::AddressSpacesExhausted,
@@ -155,12 +149,7 @@ mod tests {
             (Op::GetRlimit, e::EACCES, Cause::UnexpectedErrno),
         ];
         for (op, errno, cause) in rows {
-            assert_eq!(
-                classify_errno(op, errno),
-                cause,
-                "{op} {}",
-                RawCode::Errno(errno)
-            );
+            assert_eq!(classify_errno(op, errno), cause, "{op} {}", RawCode::Errno(errno));
         }
     }
 
@@ -170,81 +159,29 @@ mod tests {
         let rows = [
             (Op::HvVmCreate, hv::HV_SUCCESS, None),
             (Op::HvVmCreate, hv::HV_ERROR, Some(Cause::HypervisorError)),
-            (
-                Op::HvVmCreate,
-                hv::HV_BUSY,
-                Some(Cause::ProcessAlreadyOwnsVm),
-            ),
-            (
-                Op::HvVmCreate,
-                hv::HV_BAD_ARGUMENT,
-                Some(Cause::InvalidArgument),
-            ),
-            (
-                Op::HvVmConfig,
-                hv::HV_BAD_ARGUMENT,
-                Some(Cause::MemoryLimitExceeded),
-            ),
-            (
-                Op::HvVmCreate,
-                hv::HV_ILLEGAL_GUEST_STATE,
-                Some(Cause::IllegalGuestState),
-            ),
-            (
-                Op::HvVmCreate,
-                hv::HV_NO_RESOURCES,
-                Some(Cause::AddressSpacesExhausted),
-            ),
-            (
-                Op::HvCapability,
-                hv::HV_NO_RESOURCES,
-                Some(Cause::HostResourcesExhausted),
-            ),
-            (
-                Op::HvVmCreate,
-                hv::HV_NO_DEVICE,
-                Some(Cause::CpuUnsupported),
-            ),
-            (
-                Op::HvVmCreate,
-                hv::HV_DENIED,
-                Some(Cause::EntitlementMissing),
-            ),
+            (Op::HvVmCreate, hv::HV_BUSY, Some(Cause::ProcessAlreadyOwnsVm)),
+            (Op::HvVmCreate, hv::HV_BAD_ARGUMENT, Some(Cause::InvalidArgument)),
+            (Op::HvVmConfig, hv::HV_BAD_ARGUMENT, Some(Cause::MemoryLimitExceeded)),
+            (Op::HvVmCreate, hv::HV_ILLEGAL_GUEST_STATE, Some(Cause::IllegalGuestState)),
+            (Op::HvVmCreate, hv::HV_NO_RESOURCES, Some(Cause::AddressSpacesExhausted)),
+            (Op::HvCapability, hv::HV_NO_RESOURCES, Some(Cause::HostResourcesExhausted)),
+            (Op::HvVmCreate, hv::HV_NO_DEVICE, Some(Cause::CpuUnsupported)),
+            (Op::HvVmCreate, hv::HV_DENIED, Some(Cause::EntitlementMissing)),
             (Op::HvVmCreate, hv::HV_EXISTS, Some(Cause::HypervisorError)),
-            (
-                Op::HvVmCreate,
-                hv::HV_UNSUPPORTED,
-                Some(Cause::HypervisorUnsupported),
-            ),
-            (
-                Op::HvVmCreate,
-                0xfae9_4010_u32 as i32,
-                Some(Cause::UnexpectedHvReturn),
-            ),
+            (Op::HvVmCreate, hv::HV_UNSUPPORTED, Some(Cause::HypervisorUnsupported)),
+            (Op::HvVmCreate, 0xfae9_4010_u32 as i32, Some(Cause::UnexpectedHvReturn)),
             (Op::HvVmCreate, -22, Some(Cause::UnexpectedHvReturn)),
-            (
-                Op::Unknown,
-                hv::HV_NO_RESOURCES,
-                Some(Cause::AddressSpacesExhausted),
-            ),
+            (Op::Unknown, hv::HV_NO_RESOURCES, Some(Cause::AddressSpacesExhausted)),
         ];
         for (op, ret, cause) in rows {
-            assert_eq!(
-                classify_hv_return(op, ret),
-                cause,
-                "{op} {}",
-                RawCode::HvReturn(ret)
-            );
+            assert_eq!(classify_hv_return(op, ret), cause, "{op} {}", RawCode::HvReturn(ret));
         }
     }
 
     #[test]
     fn returned_values_are_not_failures_by_themselves() {
         assert_eq!(classify(Op::GetApiVersion, RawCode::Returned(11)), None);
-        assert_eq!(
-            classify(Op::Open, RawCode::Errno(e::EACCES)),
-            Some(Cause::DeviceAccessDenied)
-        );
+        assert_eq!(classify(Op::Open, RawCode::Errno(e::EACCES)), Some(Cause::DeviceAccessDenied));
     }
 
     #[test]

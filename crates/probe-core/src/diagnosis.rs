@@ -32,11 +32,7 @@ impl CreateFailure {
 
     /// A failure with this `hv_return_t`.
     pub fn hv_return(ret: i32) -> Self {
-        CreateFailure {
-            raw: Some(RawCode::HvReturn(ret)),
-            operation: Operation::Unknown,
-            message: None,
-        }
+        CreateFailure { raw: Some(RawCode::HvReturn(ret)), operation: Operation::Unknown, message: None }
     }
 
     /// A failure described by an `io::Error`: its errno and its text.
@@ -50,11 +46,7 @@ impl CreateFailure {
 
     /// A failure known only by its text.
     pub fn message(text: impl Into<String>) -> Self {
-        CreateFailure {
-            raw: None,
-            operation: Operation::Unknown,
-            message: Some(text.into()),
-        }
+        CreateFailure { raw: None, operation: Operation::Unknown, message: Some(text.into()) }
     }
 
     /// Names the operation that failed.
@@ -267,12 +259,7 @@ mod tests {
 
     #[test]
     fn pool_slot_freed_since_is_transient() {
-        let d = Diagnosis::decide(
-            Backend::Hvf,
-            CreateFailure::hv_return(hv::HV_NO_RESOURCES),
-            ok(),
-            vec![],
-        );
+        let d = Diagnosis::decide(Backend::Hvf, CreateFailure::hv_return(hv::HV_NO_RESOURCES), ok(), vec![]);
         assert_eq!(d.verdict, DiagnosisVerdict::TransientCleared);
         assert_eq!(d.error.unwrap().cause(), Cause::AddressSpacesExhausted);
     }
@@ -280,19 +267,10 @@ mod tests {
     #[test]
     fn reproduced_failure_is_the_hypervisor() {
         let now = ProbeError::from_errno(Operation::CreateVm, 16);
-        let d = Diagnosis::decide(
-            Backend::Kvm,
-            CreateFailure::errno(22),
-            Err(now.clone()),
-            vec![],
-        );
+        let d = Diagnosis::decide(Backend::Kvm, CreateFailure::errno(22), Err(now.clone()), vec![]);
         assert_eq!(d.verdict, DiagnosisVerdict::HypervisorCause);
         assert_eq!(d.error, Some(now));
-        assert_eq!(
-            d.original,
-            CreateFailure::errno(22),
-            "original kept untouched"
-        );
+        assert_eq!(d.original, CreateFailure::errno(22), "original kept untouched");
     }
 
     #[test]

@@ -33,21 +33,13 @@ impl ProbeError {
             operation,
             raw,
             detail: String::new(),
-            remedies: cause
-                .generic_remedies()
-                .iter()
-                .map(|r| (*r).to_owned())
-                .collect(),
+            remedies: cause.generic_remedies().iter().map(|r| (*r).to_owned()).collect(),
         }
     }
 
     /// The error for an errno from `operation`, classified without host evidence.
     pub fn from_errno(operation: Operation, errno: i32) -> Self {
-        Self::new(
-            classify::classify_errno(operation, errno),
-            operation,
-            Some(RawCode::Errno(errno)),
-        )
+        Self::new(classify::classify_errno(operation, errno), operation, Some(RawCode::Errno(errno)))
     }
 
     /// The error for a failing `hv_return_t` from `operation`; `None` for `HV_SUCCESS`.
@@ -73,17 +65,23 @@ impl ProbeError {
         self
     }
 
+    /// Replaces every remedy with these, when the evidence makes the generic ones
+    /// wrong. An empty list keeps the cause's generic remedies, so there is always one.
+    #[must_use]
+    pub fn with_remedies(mut self, remedies: Vec<String>) -> Self {
+        if !remedies.is_empty() {
+            self.remedies = remedies;
+        }
+        self
+    }
+
     /// Re-files the error under a finer cause found from evidence; the raw code and
     /// the operation stay as they were. The new cause's remedies replace the old.
     #[must_use]
     pub fn refine(mut self, cause: Cause) -> Self {
         if cause != self.cause {
             self.cause = cause;
-            self.remedies = cause
-                .generic_remedies()
-                .iter()
-                .map(|r| (*r).to_owned())
-                .collect();
+            self.remedies = cause.generic_remedies().iter().map(|r| (*r).to_owned()).collect();
         }
         self
     }
@@ -131,13 +129,7 @@ impl ProbeError {
 
 impl fmt::Display for ProbeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} [{} {}",
-            self.summary(),
-            self.cause,
-            self.cause.code()
-        )?;
+        write!(f, "{} [{} {}", self.summary(), self.cause, self.cause.code())?;
         if let Some(raw) = self.raw {
             write!(f, "; {raw} from {}", self.operation)?;
         }
@@ -163,9 +155,7 @@ mod tests {
         assert_eq!(e.operation(), Operation::Open);
         assert_eq!(e.kind(), Kind::PermissionDenied);
         assert!(e.to_string().contains("EACCES (13) from open"), "{e}");
-        let e = e
-            .refine(Cause::StaleGroupSession)
-            .with_remedy("Run `newgrp kvm`.");
+        let e = e.refine(Cause::StaleGroupSession).with_remedy("Run `newgrp kvm`.");
         assert_eq!(e.raw(), Some(RawCode::Errno(13)));
         assert_eq!(e.remedies()[0], "Run `newgrp kvm`.");
     }
@@ -175,10 +165,6 @@ mod tests {
         assert!(ProbeError::from_hv_return(Operation::HvVmCreate, hv::HV_SUCCESS).is_none());
         let e = ProbeError::from_hv_return(Operation::HvVmCreate, hv::HV_NO_RESOURCES).unwrap();
         assert_eq!(e.cause(), Cause::AddressSpacesExhausted);
-        assert!(
-            e.to_string()
-                .contains("HV_NO_RESOURCES (0xfae94005) from hv_vm_create"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("HV_NO_RESOURCES (0xfae94005) from hv_vm_create"), "{e}");
     }
 }

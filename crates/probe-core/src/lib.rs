@@ -36,6 +36,4 @@ pub use error::ProbeError;
 pub use options::{CapabilityProfile, ProbeOptions, UnknownProfile};
 pub use probe::{HypervisorProbe, NoBackendProbe};
 pub use raw::RawCode;
-pub use report::{
-    Backend, Check, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict,
-};
+pub use report::{Backend, Check, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict};

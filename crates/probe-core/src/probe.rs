@@ -37,9 +37,7 @@ pub struct NoBackendProbe {
 impl NoBackendProbe {
     /// A probe that reports `reason` (e.g. "built without the `kvm` feature").
     pub fn new(reason: impl Into<String>) -> Self {
-        NoBackendProbe {
-            reason: reason.into(),
-        }
+        NoBackendProbe { reason: reason.into() }
     }
 
     fn error(&self) -> ProbeError {
@@ -59,29 +57,15 @@ impl HypervisorProbe for NoBackendProbe {
             arch: std::env::consts::ARCH.to_owned(),
             ..HostFacts::default()
         };
-        let checks = vec![Check::fail(
-            "backend",
-            "Hypervisor backend in this build",
-            &error,
-        )];
-        Report::new(
-            Backend::None,
-            Level::Quick,
-            checks,
-            host,
-            Limits::default(),
-            Some(error),
-        )
+        let checks = vec![Check::fail("backend", "Hypervisor backend in this build", &error)];
+        Report::new(Backend::None, Level::Quick, checks, host, Limits::default(), Some(error))
     }
 
     fn diagnose_create_failure(&self, failure: &CreateFailure) -> Diagnosis {
         Diagnosis::inconclusive(
             Backend::None,
             failure.clone(),
-            format!(
-                "No hypervisor backend in this build ({}); only the original code can be read.",
-                self.reason
-            ),
+            format!("No hypervisor backend in this build ({}); only the original code can be read.", self.reason),
             Some(self.error()),
         )
     }

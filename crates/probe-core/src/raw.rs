@@ -51,11 +51,7 @@ pub mod hv {
     /// The value of a `hv_return_t` name (case-insensitive, `HV_` prefix optional).
     pub fn from_name(name: &str) -> Option<i32> {
         let upper = name.trim().to_ascii_uppercase();
-        let full = if upper.starts_with("HV_") {
-            upper
-        } else {
-            format!("HV_{upper}")
-        };
+        let full = if upper.starts_with("HV_") { upper } else { format!("HV_{upper}") };
         KNOWN.iter().find(|(_, n)| *n == full).map(|(v, _)| *v)
     }
 
@@ -212,19 +208,11 @@ pub mod errno {
     ];
 
     /// Names that are aliases of another errno.
-    const ALIASES: [(&str, i32); 4] = [
-        ("EWOULDBLOCK", 11),
-        ("EDEADLOCK", 35),
-        ("ENOTSUP", 95),
-        ("ECANCELLED", 125),
-    ];
+    const ALIASES: [(&str, i32); 4] = [("EWOULDBLOCK", 11), ("EDEADLOCK", 35), ("ENOTSUP", 95), ("ECANCELLED", 125)];
 
     /// The symbolic name of an errno, if Linux defines one.
     pub fn name(value: i32) -> Option<&'static str> {
-        KNOWN
-            .binary_search_by_key(&value, |(v, _)| *v)
-            .ok()
-            .map(|i| KNOWN[i].1)
+        KNOWN.binary_search_by_key(&value, |(v, _)| *v).ok().map(|i| KNOWN[i].1)
     }
 
     /// The value of an errno name (case-insensitive), aliases included.
@@ -361,15 +349,9 @@ mod tests {
     #[test]
     fn display_shows_name_and_number() {
         assert_eq!(RawCode::Errno(13).to_string(), "EACCES (13)");
-        assert_eq!(
-            RawCode::HvReturn(hv::HV_NO_RESOURCES).to_string(),
-            "HV_NO_RESOURCES (0xfae94005)"
-        );
+        assert_eq!(RawCode::HvReturn(hv::HV_NO_RESOURCES).to_string(), "HV_NO_RESOURCES (0xfae94005)");
         assert_eq!(RawCode::Errno(4242).to_string(), "errno 4242");
-        assert_eq!(
-            RawCode::HvReturn(-1).to_string(),
-            "hv_return_t 0xffffffff (-1)"
-        );
+        assert_eq!(RawCode::HvReturn(-1).to_string(), "hv_return_t 0xffffffff (-1)");
         assert_eq!(RawCode::Returned(11).to_string(), "returned 11");
     }
 

@@ -110,12 +110,7 @@ pub struct Check {
 
 impl Check {
     /// A check with this outcome and no raw code, cause or remedy.
-    pub fn new(
-        id: impl Into<String>,
-        title: impl Into<String>,
-        status: Status,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn new(id: impl Into<String>, title: impl Into<String>, status: Status, detail: impl Into<String>) -> Self {
         Check {
             id: id.into(),
             title: title.into(),
@@ -128,11 +123,7 @@ impl Check {
     }
 
     /// A passing check.
-    pub fn pass(
-        id: impl Into<String>,
-        title: impl Into<String>,
-        detail: impl Into<String>,
-    ) -> Self {
+    pub fn pass(id: impl Into<String>, title: impl Into<String>, detail: impl Into<String>) -> Self {
         Self::new(id, title, Status::Pass, detail)
     }
 
@@ -151,12 +142,7 @@ impl Check {
         Self::from_error(id, title, Status::Warn, error)
     }
 
-    fn from_error(
-        id: impl Into<String>,
-        title: impl Into<String>,
-        status: Status,
-        error: &ProbeError,
-    ) -> Self {
+    fn from_error(id: impl Into<String>, title: impl Into<String>, status: Status, error: &ProbeError) -> Self {
         let detail = match (error.raw(), error.detail().is_empty()) {
             (Some(raw), true) => format!("{raw} from {}", error.operation()),
             (Some(raw), false) => format!("{raw} from {}: {}", error.operation(), error.detail()),
@@ -284,8 +270,7 @@ impl Report {
         let error = error.or_else(|| {
             checks.iter().find(|c| c.status == Status::Fail).map(|c| {
                 let cause = c.cause.unwrap_or(Cause::UnexpectedErrno);
-                ProbeError::new(cause, crate::Operation::Unknown, c.raw)
-                    .with_detail(c.detail.clone())
+                ProbeError::new(cause, crate::Operation::Unknown, c.raw).with_detail(c.detail.clone())
             })
         });
         let verdict = if error.is_some() {
@@ -324,10 +309,7 @@ impl Report {
             ProbeError::new(Cause::UnexpectedErrno, crate::Operation::Unknown, None)
                 .with_detail("the report is marked not usable but names no error")
         });
-        Err(NotUsable {
-            error,
-            report: Box::new(self),
-        })
+        Err(NotUsable { error, report: Box::new(self) })
     }
 }
 

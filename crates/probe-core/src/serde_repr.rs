@@ -14,19 +14,14 @@ pub(crate) struct RawRepr {
 
 impl From<RawCode> for RawRepr {
     fn from(raw: RawCode) -> Self {
-        RawRepr {
-            kind: raw.kind_name().to_owned(),
-            value: raw.value(),
-            name: raw.name().map(str::to_owned),
-        }
+        RawRepr { kind: raw.kind_name().to_owned(), value: raw.value(), name: raw.name().map(str::to_owned) }
     }
 }
 
 impl TryFrom<RawRepr> for RawCode {
     type Error = String;
     fn try_from(r: RawRepr) -> Result<Self, String> {
-        let narrow =
-            |v: i64| i32::try_from(v).map_err(|_| format!("{} value {v} is out of range", r.kind));
+        let narrow = |v: i64| i32::try_from(v).map_err(|_| format!("{} value {v} is out of range", r.kind));
         match r.kind.as_str() {
             "errno" => Ok(RawCode::Errno(narrow(r.value)?)),
             "hv_return" => Ok(RawCode::HvReturn(narrow(r.value)?)),
@@ -80,17 +75,8 @@ impl TryFrom<ErrorRepr> for ProbeError {
     type Error = String;
     fn try_from(r: ErrorRepr) -> Result<Self, String> {
         if r.code != r.cause.code() || r.kind != r.cause.kind() {
-            return Err(format!(
-                "cause `{}` does not match code {} / kind `{}`",
-                r.cause, r.code, r.kind
-            ));
+            return Err(format!("cause `{}` does not match code {} / kind `{}`", r.cause, r.code, r.kind));
         }
-        Ok(ProbeError {
-            cause: r.cause,
-            operation: r.operation,
-            raw: r.raw,
-            detail: r.detail,
-            remedies: r.remedies,
-        })
+        Ok(ProbeError { cause: r.cause, operation: r.operation, raw: r.raw, detail: r.detail, remedies: r.remedies })
     }
 }

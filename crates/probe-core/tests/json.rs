@@ -7,18 +7,12 @@ use probe_core::*;
 fn sample_report() -> Report {
     let err = ProbeError::from_errno(Operation::Open, 13)
         .refine(Cause::StaleGroupSession)
-        .with_detail(
-            "/dev/kvm is root:kvm 0660; /etc/group lists alice in kvm, this session does not",
-        )
+        .with_detail("/dev/kvm is root:kvm 0660; /etc/group lists alice in kvm, this session does not")
         .with_remedy("Run `newgrp kvm`.");
     let checks = vec![
         Check::pass("kvm.device", "KVM device node", "char 10:232 root:kvm 0660"),
         Check::fail("kvm.open", "Open the KVM device", &err),
-        Check::skip(
-            "kvm.api_version",
-            "KVM API version",
-            "the device could not be opened",
-        ),
+        Check::skip("kvm.api_version", "KVM API version", "the device could not be opened"),
     ];
     let host = HostFacts {
         os: "linux".into(),
@@ -26,14 +20,7 @@ fn sample_report() -> Report {
         vendor_module: Some("kvm_pvm".into()),
         ..Default::default()
     };
-    Report::new(
-        Backend::Kvm,
-        Level::Full,
-        checks,
-        host,
-        Limits::default(),
-        Some(err),
-    )
+    Report::new(Backend::Kvm, Level::Full, checks, host, Limits::default(), Some(err))
 }
 
 #[test]
@@ -48,10 +35,7 @@ fn report_matches_the_published_contract() {
     assert_eq!(e["kind"], "permission_denied");
     assert_eq!(e["cause"], "stale_group_session");
     assert_eq!(e["code"], 202);
-    assert_eq!(
-        e["raw"],
-        serde_json::json!({"kind": "errno", "value": 13, "name": "EACCES"})
-    );
+    assert_eq!(e["raw"], serde_json::json!({"kind": "errno", "value": 13, "name": "EACCES"}));
     assert_eq!(e["operation"], "open");
     assert!(e["summary"].as_str().unwrap().len() > 10);
     assert_eq!(e["remedies"][0], "Run `newgrp kvm`.");
@@ -73,10 +57,7 @@ fn diagnosis_round_trips_with_hv_codes() {
         vec![],
     );
     let json = serde_json::to_string(&d).unwrap();
-    assert!(
-        json.contains(r#""raw":{"kind":"hv_return","value":-85377019,"name":"HV_NO_RESOURCES"}"#),
-        "{json}"
-    );
+    assert!(json.contains(r#""raw":{"kind":"hv_return","value":-85377019,"name":"HV_NO_RESOURCES"}"#), "{json}");
     let back: Diagnosis = serde_json::from_str(&json).unwrap();
     assert_eq!(back, d);
 }

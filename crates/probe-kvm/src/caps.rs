@@ -88,11 +88,7 @@ pub fn parse(text: &str) -> Option<u32> {
         return Some(n);
     }
     let upper = t.to_ascii_uppercase();
-    let full = if upper.starts_with("KVM_CAP_") {
-        upper
-    } else {
-        format!("KVM_CAP_{upper}")
-    };
+    let full = if upper.starts_with("KVM_CAP_") { upper } else { format!("KVM_CAP_{upper}") };
     KNOWN.iter().find(|(n, _)| *n == full).map(|(_, v)| *v)
 }
 
@@ -174,11 +170,7 @@ const CLOUD_HYPERVISOR: &[u32] = &[
     kb::KVM_CAP_USER_MEMORY,
 ];
 #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-const QEMU: &[u32] = &[
-    kb::KVM_CAP_USER_MEMORY,
-    kb::KVM_CAP_DESTROY_MEMORY_REGION_WORKS,
-    kb::KVM_CAP_ONE_REG,
-];
+const QEMU: &[u32] = &[kb::KVM_CAP_USER_MEMORY, kb::KVM_CAP_DESTROY_MEMORY_REGION_WORKS, kb::KVM_CAP_ONE_REG];
 
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "arm")))]
 const FIRECRACKER: &[u32] = &[kb::KVM_CAP_USER_MEMORY];

@@ -15,9 +15,7 @@ const VENDOR_MODULES: [&str; 3] = ["kvm_intel", "kvm_amd", "kvm_pvm"];
 
 /// Facts about the host, read cheaply (a handful of small files).
 pub fn host_facts<H: KvmHost + ?Sized>(host: &H) -> HostFacts {
-    let os_version = host
-        .read_file("/proc/sys/kernel/osrelease")
-        .map(|s| s.trim().to_owned());
+    let os_version = host.read_file("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned());
     let vendor_module = vendor_module(host);
     let nested = vendor_module
         .as_deref()
@@ -25,10 +23,9 @@ pub fn host_facts<H: KvmHost + ?Sized>(host: &H) -> HostFacts {
         .map(|s| s.trim().to_owned());
     let flags = cpu_flags(host);
     let (virtualized, cpu_virt_flag) = match &flags {
-        Some(flags) => (
-            Some(flags.iter().any(|f| f == "hypervisor")),
-            flags.iter().find(|f| *f == "vmx" || *f == "svm").cloned(),
-        ),
+        Some(flags) => {
+            (Some(flags.iter().any(|f| f == "hypervisor")), flags.iter().find(|f| *f == "vmx" || *f == "svm").cloned())
+        }
         None => (None, None),
     };
     let wsl = os_version.as_deref().is_some_and(|v| {
@@ -50,26 +47,16 @@ pub fn host_facts<H: KvmHost + ?Sized>(host: &H) -> HostFacts {
 
 /// The loaded KVM vendor module (`kvm_intel`, `kvm_amd`, `kvm_pvm`, or another `kvm_*`).
 fn vendor_module<H: KvmHost + ?Sized>(host: &H) -> Option<String> {
-    let mut loaded: Vec<String> = host
-        .list_dir("/sys/module")
-        .into_iter()
-        .filter(|m| m.starts_with("kvm_") && m != "kvm_common")
-        .collect();
-    loaded.sort_by_key(|m| {
-        VENDOR_MODULES
-            .iter()
-            .position(|v| v == m)
-            .unwrap_or(usize::MAX)
-    });
+    let mut loaded: Vec<String> =
+        host.list_dir("/sys/module").into_iter().filter(|m| m.starts_with("kvm_") && m != "kvm_common").collect();
+    loaded.sort_by_key(|m| VENDOR_MODULES.iter().position(|v| v == m).unwrap_or(usize::MAX));
     loaded.into_iter().next()
 }
 
 /// CPU flags of the first processor (x86 `flags`, arm `Features`).
 fn cpu_flags<H: KvmHost + ?Sized>(host: &H) -> Option<Vec<String>> {
     let cpuinfo = host.read_file("/proc/cpuinfo")?;
-    let line = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("flags") || l.starts_with("Features"))?;
+    let line = cpuinfo.lines().find(|l| l.starts_with("flags") || l.starts_with("Features"))?;
     let (_, list) = line.split_once(':')?;
     Some(list.split_whitespace().map(str::to_owned).collect())
 }
@@ -103,13 +90,7 @@ fn groups<H: KvmHost + ?Sized>(host: &H) -> Vec<GroupEntry> {
             let name = f.next()?.to_owned();
             let _password = f.next()?;
             let gid = f.next()?.trim().parse().ok()?;
-            let members = f
-                .next()
-                .unwrap_or("")
-                .split(',')
-                .filter(|m| !m.is_empty())
-                .map(str::to_owned)
-                .collect();
+            let members = f.next().unwrap_or("").split(',').filter(|m| !m.is_empty()).map(str::to_owned).collect();
             Some(GroupEntry { name, gid, members })
         })
         .collect()
@@ -120,26 +101,16 @@ fn passwd_entry<H: KvmHost + ?Sized>(host: &H, uid: u32) -> Option<(String, u32)
     let text = host.read_file("/etc/passwd")?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() > 3 && f[2].parse() == Ok(uid))
-            .then(|| (f[0].to_owned(), f[3].parse().unwrap_or(u32::MAX)))
+        (f.len() > 3 && f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[3].parse().unwrap_or(u32::MAX)))
     })
 }
 
 /// `char 10:232, root:kvm (0:993), mode 0660`.
 pub fn describe_node<H: KvmHost + ?Sized>(host: &H, node: &DeviceNode) -> String {
-    let kind = if node.is_char_device {
-        "char"
-    } else {
-        "not a character device,"
-    };
-    let owner = passwd_entry(host, node.uid)
-        .map(|(n, _)| n)
-        .unwrap_or_else(|| node.uid.to_string());
-    let group = groups(host)
-        .into_iter()
-        .find(|g| g.gid == node.gid)
-        .map(|g| g.name)
-        .unwrap_or_else(|| node.gid.to_string());
+    let kind = if node.is_char_device { "char" } else { "not a character device," };
+    let owner = passwd_entry(host, node.uid).map(|(n, _)| n).unwrap_or_else(|| node.uid.to_string());
+    let group =
+        groups(host).into_iter().find(|g| g.gid == node.gid).map(|g| g.name).unwrap_or_else(|| node.gid.to_string());
     format!(
         "{kind} {}:{}, {owner}:{group} ({}:{}), mode {:04o}",
         node.major,
@@ -162,28 +133,19 @@ fn describe_identity(id: &Identity, user: Option<&str>) -> String {
 }
 
 /// Turns the errno of a failed call into an explained error.
-pub fn explain<H: KvmHost + ?Sized>(
-    host: &H,
-    device: &Path,
-    op: Operation,
-    errno: i32,
-) -> ProbeError {
+pub fn explain<H: KvmHost + ?Sized>(host: &H, device: &Path, op: Operation, errno: i32) -> ProbeError {
     let base = ProbeError::from_errno(op, errno);
     let path = device.display();
     match base.cause() {
         Cause::ModuleNotLoaded => explain_missing_device(host, device, base),
-        Cause::DeviceAccessDenied if matches!(op, Operation::Open) => {
-            explain_access(host, device, base)
-        }
+        Cause::DeviceAccessDenied if matches!(op, Operation::Open) => explain_access(host, device, base),
         Cause::ContainerDevicePolicy => explain_policy(host, device, base),
         Cause::NotAKvmDevice => {
             let what = match host.stat(device) {
                 Ok(node) => describe_node(host, &node),
                 Err(e) => format!("not statable ({})", probe_core::RawCode::Errno(e)),
             };
-            base.with_detail(format!(
-                "{path} answers no KVM ioctl: it is {what}, not char 10:232"
-            ))
+            base.with_detail(format!("{path} answers no KVM ioctl: it is {what}, not char 10:232"))
         }
         Cause::StaleDeviceNode => {
             let misc = misc_lists_kvm(host);
@@ -194,15 +156,12 @@ pub fn explain<H: KvmHost + ?Sized>(
         }
         Cause::FileDescriptorsExhausted => {
             let limit = match host.rlimit(Rlimit::Nofile) {
-                Ok((soft, hard)) => format!(
-                    "RLIMIT_NOFILE is {} (hard {})",
-                    show_limit(soft),
-                    show_limit(hard)
-                ),
+                Ok((soft, hard)) => format!("RLIMIT_NOFILE is {} (hard {})", show_limit(soft), show_limit(hard)),
                 Err(_) => "RLIMIT_NOFILE could not be read".to_owned(),
             };
-            base.with_detail(format!("{op} needs a file descriptor; {limit}"))
-                .with_remedy("Raise the limit for the VMM: `ulimit -n 4096` in its shell or `LimitNOFILE=4096` in its unit.")
+            base.with_detail(format!("{op} needs a file descriptor; {limit}")).with_remedy(
+                "Raise the limit for the VMM: `ulimit -n 4096` in its shell or `LimitNOFILE=4096` in its unit.",
+            )
         }
         Cause::OtherHypervisorActive => {
             let others: Vec<String> = host
@@ -210,9 +169,7 @@ pub fn explain<H: KvmHost + ?Sized>(
                 .into_iter()
                 .filter(|m| ["vboxdrv", "vmmon", "vmx86", "vmw_vmci"].contains(&m.as_str()))
                 .collect();
-            let at_load = host
-                .read_file("/sys/module/kvm/parameters/enable_virt_at_load")
-                .map(|s| s.trim().to_owned());
+            let at_load = host.read_file("/sys/module/kvm/parameters/enable_virt_at_load").map(|s| s.trim().to_owned());
             base.with_detail(format!(
                 "KVM_CREATE_VM says the virtualization hardware is busy; other hypervisor modules loaded: [{}]; kvm.enable_virt_at_load = {}",
                 others.join(", "),
@@ -235,49 +192,33 @@ pub fn explain<H: KvmHost + ?Sized>(
 }
 
 fn show_limit(v: u64) -> String {
-    if v == RLIM_INFINITY {
-        "unlimited".to_owned()
-    } else {
-        v.to_string()
-    }
+    if v == RLIM_INFINITY { "unlimited".to_owned() } else { v.to_string() }
 }
 
 fn misc_lists_kvm<H: KvmHost + ?Sized>(host: &H) -> bool {
-    host.read_file("/proc/misc")
-        .is_some_and(|m| m.lines().any(|l| l.split_whitespace().eq(["232", "kvm"])))
+    host.read_file("/proc/misc").is_some_and(|m| m.lines().any(|l| l.split_whitespace().eq(["232", "kvm"])))
 }
 
-fn explain_missing_device<H: KvmHost + ?Sized>(
-    host: &H,
-    device: &Path,
-    base: ProbeError,
-) -> ProbeError {
+fn explain_missing_device<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError) -> ProbeError {
     let path = device.display();
     let facts = host_facts(host);
-    let modules: Vec<String> = host
-        .list_dir("/sys/module")
-        .into_iter()
-        .filter(|m| m == "kvm" || m.starts_with("kvm_"))
-        .collect();
+    let modules: Vec<String> =
+        host.list_dir("/sys/module").into_iter().filter(|m| m == "kvm" || m.starts_with("kvm_")).collect();
     if misc_lists_kvm(host) {
         let place = match &facts.container {
             Some(c) => format!(" (this process runs in a {c} container)"),
             None => String::new(),
         };
-        return base
-            .refine(Cause::DeviceNodeMissing)
-            .with_detail(format!(
-                "{path} does not exist here{place}, but the kernel has KVM: /proc/misc lists 232 kvm and [{}] are loaded",
-                modules.join(", ")
-            ));
+        return base.refine(Cause::DeviceNodeMissing).with_detail(format!(
+            "{path} does not exist here{place}, but the kernel has KVM: /proc/misc lists 232 kvm and [{}] are loaded",
+            modules.join(", ")
+        ));
     }
     if facts.wsl {
-        return base
-            .refine(Cause::WslWithoutNestedVirtualization)
-            .with_detail(format!(
-                "{path} does not exist and this is WSL ({})",
-                facts.os_version.as_deref().unwrap_or("?")
-            ));
+        return base.refine(Cause::WslWithoutNestedVirtualization).with_detail(format!(
+            "{path} does not exist and this is WSL ({})",
+            facts.os_version.as_deref().unwrap_or("?")
+        ));
     }
     if modules.iter().any(|m| m == "kvm") && facts.vendor_module.is_none() {
         let vendor = match facts.cpu_virt_flag.as_deref() {
@@ -318,16 +259,12 @@ fn explain_access<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
     let node = match host.stat(device) {
         Ok(node) => node,
         Err(_) => {
-            return base.with_detail(format!(
-                "{path} may not be opened for read and write; {who}"
-            ));
+            return base.with_detail(format!("{path} may not be opened for read and write; {who}"));
         }
     };
     let groups = groups(host);
     let dev_group = groups.iter().find(|g| g.gid == node.gid);
-    let group_name = dev_group
-        .map(|g| g.name.clone())
-        .unwrap_or_else(|| node.gid.to_string());
+    let group_name = dev_group.map(|g| g.name.clone()).unwrap_or_else(|| node.gid.to_string());
     let node_text = describe_node(host, &node);
     let in_session = id.gid == node.gid || id.groups.contains(&node.gid);
     let listed = user.as_ref().is_some_and(|(name, primary)| {
@@ -339,25 +276,32 @@ fn explain_access<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
         let name = user_name.unwrap_or("this user");
         return base
             .refine(Cause::StaleGroupSession)
-            .with_detail(format!("{detail}; /etc/group lists {name} in {group_name}, but this session does not have it"))
-            .with_remedy(format!("Log in again, or run `newgrp {group_name}`, so the session picks up group {group_name}."));
+            .with_detail(format!(
+                "{detail}; /etc/group lists {name} in {group_name}, but this session does not have it"
+            ))
+            .with_remedy(format!(
+                "Log in again, or run `newgrp {group_name}`, so the session picks up group {group_name}."
+            ));
     }
-    let target = user_name
-        .map(str::to_owned)
-        .unwrap_or_else(|| format!("#{}", id.uid));
-    let mut err = base.with_detail(detail);
+    let target = user_name.map(str::to_owned).unwrap_or_else(|| format!("#{}", id.uid));
+    let mut remedies = Vec::new();
     if node.gid == 0 || !group_rw {
-        err = err.with_remedy(format!(
-            "Give the device a group that may use it: a udev rule `KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"`, or `setfacl -m u:{target}:rw {path}`."
-        ));
+        remedies.push(
+            "Give the device a group that may use it: a udev rule `KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"` (then `udevadm trigger`), and add the user to that group.".to_owned(),
+        );
+        remedies.push(format!("Or grant this user directly: `setfacl -m u:{target}:rw {path}`."));
     } else if in_session {
-        err = err.with_remedy(format!(
+        remedies.push(format!(
             "The mode and group allow this process, so an ACL or a security module denies it: check `getfacl {path}` and the audit log."
         ));
     } else {
-        err = err.with_remedy(format!("Add the user to the device's group: `usermod -aG {group_name} {target}`, then log in again."));
+        remedies.push(format!(
+            "Add the user to the device's group: `usermod -aG {group_name} {target}`, then log in again."
+        ));
+        remedies.push(format!("Or grant this user directly: `setfacl -m u:{target}:rw {path}`."));
     }
-    err
+    remedies.push("In a rootless container, keep the host's groups: `--group-add keep-groups`.".to_owned());
+    base.with_detail(detail).with_remedies(remedies)
 }
 
 fn explain_policy<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError) -> ProbeError {
@@ -367,37 +311,42 @@ fn explain_policy<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
     if let Some(dir) = cgroup.lines().find_map(|l| {
         let mut f = l.splitn(3, ':');
         let (_, controllers, dir) = (f.next()?, f.next()?, f.next()?);
-        controllers
-            .split(',')
-            .any(|c| c == "devices")
-            .then(|| dir.to_owned())
+        controllers.split(',').any(|c| c == "devices").then(|| dir.to_owned())
     }) {
-        let list = host
-            .read_file(&format!("/sys/fs/cgroup/devices{dir}/devices.list"))
-            .unwrap_or_default();
-        let allowed = list.lines().any(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            f.len() == 3
-                && (f[0] == "a"
-                    || (f[0] == "c" && (f[1] == "10:232" || f[1] == "*:*" || f[1] == "10:*")))
-                && f[2].contains('r')
-                && f[2].contains('w')
-        });
-        evidence.push(format!(
-            "device cgroup (v1) {dir} {} c 10:232",
-            if allowed { "allows" } else { "does not allow" }
-        ));
+        let list = host.read_file(&format!("/sys/fs/cgroup/devices{dir}/devices.list")).unwrap_or_default();
+        let entries: Vec<Vec<&str>> =
+            list.lines().map(|l| l.split_whitespace().collect::<Vec<_>>()).filter(|f| f.len() == 3).collect();
+        if entries.iter().any(|f| f[0] == "a") {
+            // Default-allow mode: devices.list shows `a *:* rwm` and hides the deny
+            // exceptions, so EPERM means 10:232 is one of them.
+            evidence.push(format!(
+                "device cgroup (v1) {dir} allows devices by default with deny exceptions it does not list; EPERM says c 10:232 is one"
+            ));
+        } else {
+            let allowed = entries.iter().any(|f| {
+                f[0] == "c" && ["10:232", "10:*", "*:*"].contains(&f[1]) && f[2].contains('r') && f[2].contains('w')
+            });
+            evidence.push(format!(
+                "device cgroup (v1) {dir} allows only listed devices, and c 10:232 {}",
+                if allowed {
+                    "is listed, so another policy (seccomp, LSM, BPF) denies it"
+                } else {
+                    "is not among them"
+                }
+            ));
+        }
     } else if cgroup.lines().any(|l| l.starts_with("0::")) {
-        evidence.push(
-            "cgroup v2: device access is decided by a BPF program attached by the runtime"
-                .to_owned(),
-        );
+        evidence.push("cgroup v2: device access is decided by a BPF program attached by the runtime".to_owned());
     }
     if let Some(c) = host_facts(host).container {
         evidence.push(format!("this process runs in a {c} container"));
     }
     base.with_detail(format!(
         "opening {path} is not permitted (EPERM, not EACCES: file permissions allow it, a policy does not); {}",
-        if evidence.is_empty() { "no device cgroup found; a seccomp or LSM policy may deny it".to_owned() } else { evidence.join("; ") }
+        if evidence.is_empty() {
+            "no device cgroup found; a seccomp or LSM policy may deny it".to_owned()
+        } else {
+            evidence.join("; ")
+        }
     ))
 }

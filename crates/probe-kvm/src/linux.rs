@@ -22,12 +22,7 @@ ioctl_io_nr!(KVM_GET_VCPU_MMAP_SIZE, KVMIO, 0x04);
 // VM ioctls.
 ioctl_io_nr!(KVM_CREATE_VCPU, KVMIO, 0x41);
 // Needs KVM_CAP_USER_MEMORY.
-ioctl_iow_nr!(
-    KVM_SET_USER_MEMORY_REGION,
-    KVMIO,
-    0x46,
-    kb::kvm_userspace_memory_region
-);
+ioctl_iow_nr!(KVM_SET_USER_MEMORY_REGION, KVMIO, 0x46, kb::kvm_userspace_memory_region);
 // vCPU ioctls.
 ioctl_io_nr!(KVM_RUN, KVMIO, 0x80);
 #[cfg(target_arch = "x86_64")]
@@ -76,21 +71,8 @@ impl Mapping {
     fn new(len: usize, flags: libc::c_int, fd: RawFd) -> Result<Mapping, Errno> {
         // SAFETY: a fresh mapping at an address the kernel picks; no existing memory is
         // affected, and the result is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            Err(last_errno())
-        } else {
-            Ok(Mapping { ptr, len })
-        }
+        let ptr = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, flags, fd, 0) };
+        if ptr == libc::MAP_FAILED { Err(last_errno()) } else { Ok(Mapping { ptr, len }) }
     }
 }
 
@@ -112,12 +94,8 @@ const PAGE: usize = 0x1000;
 impl LinuxHost {
     fn map_guest_page(&self, vm: Fd, code: &[u8]) -> Result<Mapping, StepFailure> {
         let fail = |operation, errno| StepFailure { operation, errno };
-        let mem = Mapping::new(
-            PAGE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-            -1,
-        )
-        .map_err(|e| fail(Operation::MapMemory, e))?;
+        let mem = Mapping::new(PAGE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE, -1)
+            .map_err(|e| fail(Operation::MapMemory, e))?;
         // SAFETY: mem is a fresh, writable mapping of PAGE bytes and code is shorter.
         unsafe { std::ptr::copy_nonoverlapping(code.as_ptr(), mem.ptr.cast::<u8>(), code.len()) };
         let region = kb::kvm_userspace_memory_region {
@@ -130,107 +108,64 @@ impl LinuxHost {
         // SAFETY: KVM_SET_USER_MEMORY_REGION reads a kvm_userspace_memory_region that
         // lives across the call; the memory it names stays mapped until the slot is
         // deleted (unmap_guest_page) or the VM is closed.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vm.0), KVM_SET_USER_MEMORY_REGION(), &region)
-        })
-        .map_err(|e| fail(Operation::SetUserMemoryRegion, e))?;
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vm.0), KVM_SET_USER_MEMORY_REGION(), &region) })
+            .map_err(|e| fail(Operation::SetUserMemoryRegion, e))?;
         Ok(mem)
     }
 
     fn unmap_guest_page(&self, vm: Fd, mem: Mapping) {
-        let region = kb::kvm_userspace_memory_region {
-            slot: 0,
-            guest_phys_addr: GUEST_ADDR,
-            ..Default::default()
-        };
+        let region = kb::kvm_userspace_memory_region { slot: 0, guest_phys_addr: GUEST_ADDR, ..Default::default() };
         // SAFETY: a zero-sized region deletes slot 0; the struct lives across the call.
         // A failure leaves the slot to be freed with the VM fd.
-        unsafe {
-            vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vm.0), KVM_SET_USER_MEMORY_REGION(), &region)
-        };
+        unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vm.0), KVM_SET_USER_MEMORY_REGION(), &region) };
         drop(mem);
     }
 
     #[cfg(target_arch = "x86_64")]
     fn set_entry(&self, _vm: Fd, vcpu: Fd) -> Result<(), StepFailure> {
-        let fail = |errno| StepFailure {
-            operation: Operation::SetRegisters,
-            errno,
-        };
+        let fail = |errno| StepFailure { operation: Operation::SetRegisters, errno };
         let mut sregs = kb::kvm_sregs::default();
         // SAFETY: KVM_GET_SREGS writes a kvm_sregs into the struct we own.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_mut_ref(&Raw(vcpu.0), KVM_GET_SREGS(), &mut sregs)
-        })
-        .map_err(fail)?;
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_mut_ref(&Raw(vcpu.0), KVM_GET_SREGS(), &mut sregs) })
+            .map_err(fail)?;
         sregs.cs.base = 0;
         sregs.cs.selector = 0;
         // SAFETY: KVM_SET_SREGS reads the kvm_sregs we own.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_SREGS(), &sregs)
-        })
-        .map_err(fail)?;
-        let regs = kb::kvm_regs {
-            rip: GUEST_ADDR,
-            rflags: 2,
-            ..Default::default()
-        };
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_SREGS(), &sregs) }).map_err(fail)?;
+        let regs = kb::kvm_regs { rip: GUEST_ADDR, rflags: 2, ..Default::default() };
         // SAFETY: KVM_SET_REGS reads the kvm_regs we own.
-        check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_REGS(), &regs) })
-            .map_err(fail)?;
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_REGS(), &regs) }).map_err(fail)?;
         Ok(())
     }
 
     #[cfg(target_arch = "aarch64")]
     fn set_entry(&self, vm: Fd, vcpu: Fd) -> Result<(), StepFailure> {
-        let fail = |errno| StepFailure {
-            operation: Operation::SetRegisters,
-            errno,
-        };
+        let fail = |errno| StepFailure { operation: Operation::SetRegisters, errno };
         let mut init = kb::kvm_vcpu_init::default();
         // SAFETY: KVM_ARM_PREFERRED_TARGET writes a kvm_vcpu_init into the struct we own.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_mut_ref(
-                &Raw(vm.0),
-                KVM_ARM_PREFERRED_TARGET(),
-                &mut init,
-            )
-        })
-        .map_err(fail)?;
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_mut_ref(&Raw(vm.0), KVM_ARM_PREFERRED_TARGET(), &mut init) })
+            .map_err(fail)?;
         // SAFETY: KVM_ARM_VCPU_INIT reads the kvm_vcpu_init we own.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_ARM_VCPU_INIT(), &init)
-        })
-        .map_err(fail)?;
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_ARM_VCPU_INIT(), &init) })
+            .map_err(fail)?;
         // Core register ids: offset into struct kvm_regs in 32-bit words.
         let core = |offset_words: u64| {
-            kb::KVM_REG_ARM64
-                | kb::KVM_REG_SIZE_U64
-                | u64::from(kb::KVM_REG_ARM_CORE)
-                | offset_words
+            kb::KVM_REG_ARM64 | kb::KVM_REG_SIZE_U64 | u64::from(kb::KVM_REG_ARM_CORE) | offset_words
         };
         let (x1, pc) = (core(2), core(64));
         for (id, value) in [(x1, MMIO_ADDR), (pc, GUEST_ADDR)] {
-            let reg = kb::kvm_one_reg {
-                id,
-                addr: std::ptr::addr_of!(value) as u64,
-            };
+            let reg = kb::kvm_one_reg { id, addr: std::ptr::addr_of!(value) as u64 };
             // SAFETY: KVM_SET_ONE_REG reads 8 bytes at reg.addr, which points at `value`,
             // alive across the call.
-            check(unsafe {
-                vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_ONE_REG(), &reg)
-            })
-            .map_err(fail)?;
+            check(unsafe { vmm_sys_util::ioctl::ioctl_with_ref(&Raw(vcpu.0), KVM_SET_ONE_REG(), &reg) })
+                .map_err(fail)?;
         }
         Ok(())
     }
 
     #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     fn set_entry(&self, _vm: Fd, _vcpu: Fd) -> Result<(), StepFailure> {
-        Err(StepFailure {
-            operation: Operation::SetRegisters,
-            errno: 95,
-        })
+        Err(StepFailure { operation: Operation::SetRegisters, errno: 95 })
     }
 }
 
@@ -282,47 +217,33 @@ impl KvmHost for LinuxHost {
 
     fn check_extension(&self, fd: Fd, cap: u32) -> Result<i32, Errno> {
         // SAFETY: KVM_CHECK_EXTENSION takes the capability number by value.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_val(&Raw(fd.0), KVM_CHECK_EXTENSION(), cap.into())
-        })
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_val(&Raw(fd.0), KVM_CHECK_EXTENSION(), cap.into()) })
     }
 
     fn create_vm(&self, kvm: Fd, vm_type: u64) -> Result<Fd, Errno> {
         // SAFETY: KVM_CREATE_VM takes the machine type by value and returns a new fd,
         // which the caller owns and closes.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_val(
-                &Raw(kvm.0),
-                KVM_CREATE_VM(),
-                vm_type as libc::c_ulong,
-            )
-        })
-        .map(Fd)
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_val(&Raw(kvm.0), KVM_CREATE_VM(), vm_type as libc::c_ulong) })
+            .map(Fd)
     }
 
     fn create_vcpu(&self, vm: Fd, id: u64) -> Result<Fd, Errno> {
         // SAFETY: KVM_CREATE_VCPU takes the vCPU id by value and returns a new fd, which
         // the caller owns and closes.
-        check(unsafe {
-            vmm_sys_util::ioctl::ioctl_with_val(&Raw(vm.0), KVM_CREATE_VCPU(), id as libc::c_ulong)
-        })
-        .map(Fd)
+        check(unsafe { vmm_sys_util::ioctl::ioctl_with_val(&Raw(vm.0), KVM_CREATE_VCPU(), id as libc::c_ulong) })
+            .map(Fd)
     }
 
     fn run_guest(&self, kvm: Fd, vm: Fd, vcpu: Fd) -> Result<GuestExit, StepFailure> {
         let fail = |operation, errno| StepFailure { operation, errno };
         // SAFETY: KVM_GET_VCPU_MMAP_SIZE takes no argument.
-        let run_size =
-            check(unsafe { vmm_sys_util::ioctl::ioctl(&Raw(kvm.0), KVM_GET_VCPU_MMAP_SIZE()) })
-                .map_err(|e| fail(Operation::GetVcpuMmapSize, e))?;
-        let run_size = usize::try_from(run_size)
-            .unwrap_or(0)
-            .max(std::mem::size_of::<kb::kvm_run>());
+        let run_size = check(unsafe { vmm_sys_util::ioctl::ioctl(&Raw(kvm.0), KVM_GET_VCPU_MMAP_SIZE()) })
+            .map_err(|e| fail(Operation::GetVcpuMmapSize, e))?;
+        let run_size = usize::try_from(run_size).unwrap_or(0).max(std::mem::size_of::<kb::kvm_run>());
         let mem = self.map_guest_page(vm, GUEST_CODE)?;
         let result = (|| {
             self.set_entry(vm, vcpu)?;
-            let run = Mapping::new(run_size, libc::MAP_SHARED, vcpu.0)
-                .map_err(|e| fail(Operation::MapMemory, e))?;
+            let run = Mapping::new(run_size, libc::MAP_SHARED, vcpu.0).map_err(|e| fail(Operation::MapMemory, e))?;
             let mut attempts = 0;
             loop {
                 // SAFETY: KVM_RUN takes no argument; it writes the exit into the shared
@@ -355,10 +276,7 @@ impl KvmHost for LinuxHost {
             Rlimit::Nofile => libc::RLIMIT_NOFILE,
             Rlimit::Memlock => libc::RLIMIT_MEMLOCK,
         };
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: getrlimit writes one rlimit into the struct we own.
         if unsafe { libc::getrlimit(which, &mut lim) } != 0 {
             return Err(last_errno());
@@ -372,9 +290,7 @@ impl KvmHost for LinuxHost {
 
     fn list_dir(&self, path: &str) -> Vec<String> {
         match fs::read_dir(path) {
-            Ok(dir) => dir
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .collect(),
+            Ok(dir) => dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
             Err(_) => Vec::new(),
         }
     }
@@ -385,22 +301,14 @@ impl KvmHost for LinuxHost {
             status
                 .lines()
                 .find(|l| l.starts_with(name))
-                .map(|l| {
-                    l[name.len()..]
-                        .split_whitespace()
-                        .map(str::to_owned)
-                        .collect::<Vec<_>>()
-                })
+                .map(|l| l[name.len()..].split_whitespace().map(str::to_owned).collect::<Vec<_>>())
                 .unwrap_or_default()
         };
         let effective = |v: Vec<String>| v.get(1).and_then(|s| s.parse().ok()).unwrap_or(u32::MAX);
         Identity {
             uid: effective(field("Uid:")),
             gid: effective(field("Gid:")),
-            groups: field("Groups:")
-                .iter()
-                .filter_map(|g| g.parse().ok())
-                .collect(),
+            groups: field("Groups:").iter().filter_map(|g| g.parse().ok()).collect(),
         }
     }
 

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use kvm_bindings as kb;
 use probe_core::{
-    Backend, Cause, Check, CreateFailure, Diagnosis, HostFacts, HypervisorProbe, Level, Limits,
-    Operation, ProbeError, ProbeOptions, RawCode, Report,
+    Backend, Cause, Check, CreateFailure, Diagnosis, HostFacts, HypervisorProbe, Level, Limits, Operation, ProbeError,
+    ProbeOptions, RawCode, Report,
 };
 
 use crate::caps;
@@ -122,13 +122,7 @@ impl<H: KvmHost> KvmProbe<H> {
         loop {
             match self.host.create_vm(kvm.fd, 0) {
                 Ok(fd) => {
-                    return Ok((
-                        Owned {
-                            host: &self.host,
-                            fd,
-                        },
-                        retries,
-                    ));
+                    return Ok((Owned { host: &self.host, fd }, retries));
                 }
                 Err(EINTR) if retries < self.options.eintr_retries => retries += 1,
                 Err(errno) => {
@@ -147,10 +141,7 @@ impl<H: KvmHost> KvmProbe<H> {
 
     fn open(&self) -> Result<Owned<'_, H>, ProbeError> {
         match self.host.open(&self.options.device) {
-            Ok(fd) => Ok(Owned {
-                host: &self.host,
-                fd,
-            }),
+            Ok(fd) => Ok(Owned { host: &self.host, fd }),
             Err(errno) => Err(self.explain(Operation::Open, errno)),
         }
     }
@@ -163,9 +154,7 @@ impl<H: KvmHost> KvmProbe<H> {
                 Operation::GetApiVersion,
                 Some(RawCode::Returned(v.into())),
             )
-            .with_detail(format!(
-                "KVM_GET_API_VERSION returned {v}; hvprobe and every VMM expect {KVM_API_VERSION}"
-            ))),
+            .with_detail(format!("KVM_GET_API_VERSION returned {v}; hvprobe and every VMM expect {KVM_API_VERSION}"))),
             Err(errno) => Err(self.explain(Operation::GetApiVersion, errno)),
         }
     }
@@ -175,21 +164,19 @@ impl<H: KvmHost> KvmProbe<H> {
     fn capabilities(&self, kvm: Fd, vm: Option<Fd>) -> Result<usize, ProbeError> {
         let required = caps::required(&self.options.profile);
         let ask_vm = match vm {
-            Some(vm) => matches!(self.host.check_extension(kvm, kb::KVM_CAP_CHECK_EXTENSION_VM), Ok(n) if n > 0).then_some(vm),
+            Some(vm) => {
+                matches!(self.host.check_extension(kvm, kb::KVM_CAP_CHECK_EXTENSION_VM), Ok(n) if n > 0).then_some(vm)
+            }
             None => None,
         };
         let mut missing = Vec::new();
         for &cap in &required {
-            let mut present = self
-                .host
-                .check_extension(kvm, cap)
-                .map_err(|e| self.explain(Operation::CheckExtension, e))?;
+            let mut present =
+                self.host.check_extension(kvm, cap).map_err(|e| self.explain(Operation::CheckExtension, e))?;
             if present <= 0 {
                 if let Some(vm) = ask_vm {
-                    present = self
-                        .host
-                        .check_extension(vm, cap)
-                        .map_err(|e| self.explain(Operation::CheckExtension, e))?;
+                    present =
+                        self.host.check_extension(vm, cap).map_err(|e| self.explain(Operation::CheckExtension, e))?;
                 }
             }
             if present <= 0 {
@@ -200,25 +187,18 @@ impl<H: KvmHost> KvmProbe<H> {
             return Ok(required.len());
         }
         let names: Vec<String> = missing.iter().map(|c| caps::describe(*c)).collect();
-        Err(ProbeError::new(
-            Cause::CapabilityMissing,
-            Operation::CheckExtension,
-            Some(RawCode::Returned(0)),
-        )
-        .with_detail(format!(
-            "profile {} needs {} capabilities; KVM_CHECK_EXTENSION returned 0 for: {}",
-            self.options.profile,
-            required.len(),
-            names.join(", ")
-        )))
+        Err(ProbeError::new(Cause::CapabilityMissing, Operation::CheckExtension, Some(RawCode::Returned(0)))
+            .with_detail(format!(
+                "profile {} needs {} capabilities; KVM_CHECK_EXTENSION returned 0 for: {}",
+                self.options.profile,
+                required.len(),
+                names.join(", ")
+            )))
     }
 
     fn limits(&self, kvm: Fd, vm: Option<Fd>, limits: &mut Limits) -> Result<String, ProbeError> {
         let ask = |cap: u32| -> Result<u64, ProbeError> {
-            let v = self
-                .host
-                .check_extension(kvm, cap)
-                .map_err(|e| self.explain(Operation::CheckExtension, e))?;
+            let v = self.host.check_extension(kvm, cap).map_err(|e| self.explain(Operation::CheckExtension, e))?;
             Ok(u64::try_from(v).unwrap_or(0))
         };
         // Per the KVM API: NR_VCPUS defaults to 4 when absent, MAX_VCPUS to NR_VCPUS,
@@ -240,9 +220,7 @@ impl<H: KvmHost> KvmProbe<H> {
         limits.max_vcpus = Some(max);
         limits.max_vcpu_id = Some(max_id);
         limits.memslots = Some(memslots);
-        let detail = format!(
-            "recommended {nr} vCPUs, at most {max} (ids below {max_id}), {memslots} memory slots"
-        );
+        let detail = format!("recommended {nr} vCPUs, at most {max} (ids below {max_id}), {memslots} memory slots");
         #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
         {
             let ipa = ask(kb::KVM_CAP_ARM_VM_IPA_SIZE)?;
@@ -264,24 +242,17 @@ impl<H: KvmHost> KvmProbe<H> {
             #[cfg(target_arch = "x86_64")]
             Ok(GuestExit::Hlt) => Ok("the guest ran `hlt` and exited with KVM_EXIT_HLT".to_owned()),
             #[cfg(not(target_arch = "x86_64"))]
-            Ok(GuestExit::Mmio { address }) => Ok(format!(
-                "the guest's store exited with KVM_EXIT_MMIO at {address:#x}"
-            )),
+            Ok(GuestExit::Mmio { address }) => {
+                Ok(format!("the guest's store exited with KVM_EXIT_MMIO at {address:#x}"))
+            }
             Ok(other) => {
                 let reason = match other {
                     GuestExit::Hlt => kb::KVM_EXIT_HLT,
                     GuestExit::Mmio { .. } => kb::KVM_EXIT_MMIO,
                     GuestExit::Other(r) => r,
                 };
-                Err(ProbeError::new(
-                    Cause::GuestRunFailed,
-                    Operation::Run,
-                    Some(RawCode::Returned(reason.into())),
-                )
-                .with_detail(format!(
-                    "the guest stopped with {} instead of the expected exit",
-                    exit_name(reason)
-                )))
+                Err(ProbeError::new(Cause::GuestRunFailed, Operation::Run, Some(RawCode::Returned(reason.into())))
+                    .with_detail(format!("the guest stopped with {} instead of the expected exit", exit_name(reason))))
             }
             Err(step) => Err(self.explain(step.operation, step.errno)),
         }
@@ -300,9 +271,7 @@ impl<H: KvmHost> KvmProbe<H> {
                     Operation::CheckExtension,
                     Some(RawCode::Returned(max as i64)),
                 )
-                .with_detail(format!(
-                    "{want} vCPUs requested; KVM_CAP_MAX_VCPUS is {max}"
-                ))
+                .with_detail(format!("{want} vCPUs requested; KVM_CAP_MAX_VCPUS is {max}"))
                 .with_remedy(format!("Request at most {max} vCPUs."))));
             }
             ok.push(format!("{want} vCPUs within the limit of {max}"));
@@ -332,7 +301,9 @@ impl<H: KvmHost> KvmProbe<H> {
                 Some(kib) if bytes > kib.saturating_mul(1024) => {
                     return Some(Err(ProbeError::new(Cause::MemoryLimitExceeded, Operation::Unknown, None)
                         .with_detail(format!("{mib} MiB requested; the host has {} MiB of memory", kib >> 10))
-                        .with_remedy("Request less guest memory than the host has, or allow overcommit deliberately.")));
+                        .with_remedy(
+                            "Request less guest memory than the host has, or allow overcommit deliberately.",
+                        )));
                 }
                 Some(kib) => ok.push(format!("{mib} MiB within the host's {} MiB", kib >> 10)),
                 None => ok.push(format!("{mib} MiB (host memory unknown)")),
@@ -350,8 +321,7 @@ impl<H: KvmHost> KvmProbe<H> {
                 steps.warn(
                     check_id::RLIMITS,
                     T_RLIM,
-                    ProbeError::from_errno(Operation::GetRlimit, errno)
-                        .with_detail("getrlimit(RLIMIT_NOFILE) failed"),
+                    ProbeError::from_errno(Operation::GetRlimit, errno).with_detail("getrlimit(RLIMIT_NOFILE) failed"),
                 );
                 return;
             }
@@ -368,11 +338,7 @@ impl<H: KvmHost> KvmProbe<H> {
         // A VM costs a VM fd, one per vCPU, and a few eventfds per device.
         let vcpus = u64::from(self.options.vcpus.unwrap_or(1));
         let needed = 32 + 2 * vcpus;
-        let text = format!(
-            "RLIMIT_NOFILE {} (hard {}), RLIMIT_MEMLOCK {memlock_text}",
-            show(soft),
-            show(hard)
-        );
+        let text = format!("RLIMIT_NOFILE {} (hard {}), RLIMIT_MEMLOCK {memlock_text}", show(soft), show(hard));
         if soft < needed {
             steps.warn(
                 check_id::RLIMITS,
@@ -382,13 +348,8 @@ impl<H: KvmHost> KvmProbe<H> {
                     Operation::GetRlimit,
                     Some(RawCode::Returned(soft as i64)),
                 )
-                .with_detail(format!(
-                    "{text}; a VM with {vcpus} vCPUs and its devices needs about {needed}"
-                ))
-                .with_remedy(format!(
-                    "Raise it: `ulimit -n {}`.",
-                    needed.max(1024).min(hard)
-                )),
+                .with_detail(format!("{text}; a VM with {vcpus} vCPUs and its devices needs about {needed}"))
+                .with_remedy(format!("Raise it: `ulimit -n {}`.", needed.max(1024).min(hard))),
             );
         } else {
             steps.pass(check_id::RLIMITS, T_RLIM, text);
@@ -401,11 +362,7 @@ impl<H: KvmHost> KvmProbe<H> {
 }
 
 fn show(v: u64) -> String {
-    if v == RLIM_INFINITY {
-        "unlimited".to_owned()
-    } else {
-        v.to_string()
-    }
+    if v == RLIM_INFINITY { "unlimited".to_owned() } else { v.to_string() }
 }
 
 /// `KVM_EXIT_SHUTDOWN (8)`.
@@ -433,10 +390,7 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
         let started = Instant::now();
         let o = &self.options;
         let host = &self.host;
-        let mut s = Steps {
-            checks: Vec::with_capacity(10),
-            error: None,
-        };
+        let mut s = Steps { checks: Vec::with_capacity(10), error: None };
         let mut limits = Limits::default();
         let path = o.device.display();
 
@@ -445,28 +399,18 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
                 s.pass(
                     check_id::DEVICE,
                     T_DEVICE,
-                    format!(
-                        "{path}: char 10:232, uid {} gid {}, mode {:04o}",
-                        node.uid,
-                        node.gid,
-                        node.mode & 0o7777
-                    ),
+                    format!("{path}: char 10:232, uid {} gid {}, mode {:04o}", node.uid, node.gid, node.mode & 0o7777),
                 );
                 true
             }
             Ok(node) => {
-                let err = ProbeError::new(Cause::NotAKvmDevice, Operation::Stat, None).with_detail(
-                    format!("{path} is {}, not char 10:232", describe_node(host, &node)),
-                );
+                let err = ProbeError::new(Cause::NotAKvmDevice, Operation::Stat, None)
+                    .with_detail(format!("{path} is {}, not char 10:232", describe_node(host, &node)));
                 s.warn(check_id::DEVICE, T_DEVICE, err);
                 true
             }
             Err(errno) => {
-                s.fail(
-                    check_id::DEVICE,
-                    T_DEVICE,
-                    self.explain(Operation::Stat, errno),
-                );
+                s.fail(check_id::DEVICE, T_DEVICE, self.explain(Operation::Stat, errno));
                 false
             }
         };
@@ -490,12 +434,8 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
         let kvm = kvm.and_then(|kvm| match self.api_version(&kvm) {
             Ok(v) => {
                 s.checks.push(
-                    Check::pass(
-                        check_id::API_VERSION,
-                        T_API,
-                        format!("KVM_GET_API_VERSION returned {v}"),
-                    )
-                    .with_raw(RawCode::Returned(v.into())),
+                    Check::pass(check_id::API_VERSION, T_API, format!("KVM_GET_API_VERSION returned {v}"))
+                        .with_raw(RawCode::Returned(v.into())),
                 );
                 Some(kvm)
             }
@@ -510,19 +450,11 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
 
         let vm = kvm.as_ref().and_then(|kvm| match self.create_vm(kvm) {
             Ok((vm, 0)) => {
-                s.pass(
-                    check_id::CREATE_VM,
-                    T_VM,
-                    "KVM_CREATE_VM succeeded".to_owned(),
-                );
+                s.pass(check_id::CREATE_VM, T_VM, "KVM_CREATE_VM succeeded".to_owned());
                 Some(vm)
             }
             Ok((vm, retries)) => {
-                s.pass(
-                    check_id::CREATE_VM,
-                    T_VM,
-                    format!("KVM_CREATE_VM succeeded after {retries} EINTR retries"),
-                );
+                s.pass(check_id::CREATE_VM, T_VM, format!("KVM_CREATE_VM succeeded after {retries} EINTR retries"));
                 Some(vm)
             }
             Err(e) => {
@@ -548,30 +480,18 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
                 }
             }
             None => {
-                s.skip(
-                    check_id::CAPABILITIES,
-                    &caps_title,
-                    "the device was not usable",
-                );
+                s.skip(check_id::CAPABILITIES, &caps_title, "the device was not usable");
                 s.skip(check_id::LIMITS, T_LIMITS, "the device was not usable");
             }
         }
 
         let vcpu = vm.as_ref().and_then(|vm| match host.create_vcpu(vm.fd, 0) {
             Ok(fd) => {
-                s.pass(
-                    check_id::CREATE_VCPU,
-                    T_VCPU,
-                    "KVM_CREATE_VCPU 0 succeeded".to_owned(),
-                );
+                s.pass(check_id::CREATE_VCPU, T_VCPU, "KVM_CREATE_VCPU 0 succeeded".to_owned());
                 Some(Owned { host, fd })
             }
             Err(errno) => {
-                s.fail(
-                    check_id::CREATE_VCPU,
-                    T_VCPU,
-                    self.explain(Operation::CreateVcpu, errno),
-                );
+                s.fail(check_id::CREATE_VCPU, T_VCPU, self.explain(Operation::CreateVcpu, errno));
                 None
             }
         });
@@ -580,17 +500,11 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
         }
 
         match (o.level, &kvm, &vm, &vcpu) {
-            (Level::Quick, ..) => s.skip(
-                check_id::GUEST_RUN,
-                T_RUN,
-                "quick level (use the full level to run a guest)",
-            ),
-            (Level::Full, Some(kvm), Some(vm), Some(vcpu)) => {
-                match self.guest_run(kvm.fd, vm.fd, vcpu.fd) {
-                    Ok(detail) => s.pass(check_id::GUEST_RUN, T_RUN, detail),
-                    Err(e) => s.fail(check_id::GUEST_RUN, T_RUN, e),
-                }
-            }
+            (Level::Quick, ..) => s.skip(check_id::GUEST_RUN, T_RUN, "quick level (use the full level to run a guest)"),
+            (Level::Full, Some(kvm), Some(vm), Some(vcpu)) => match self.guest_run(kvm.fd, vm.fd, vcpu.fd) {
+                Ok(detail) => s.pass(check_id::GUEST_RUN, T_RUN, detail),
+                Err(e) => s.fail(check_id::GUEST_RUN, T_RUN, e),
+            },
             (Level::Full, ..) => s.skip(check_id::GUEST_RUN, T_RUN, "no vCPU was created"),
         }
         // Release the guest before the remaining checks, which need no KVM object.
@@ -613,25 +527,17 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
     fn diagnose_create_failure(&self, failure: &CreateFailure) -> Diagnosis {
         let mut checks = Vec::with_capacity(4);
         let reproduction = (|| {
-            let kvm = self
-                .open()
-                .inspect_err(|e| checks.push(Check::fail(check_id::OPEN, T_OPEN, e)))?;
+            let kvm = self.open().inspect_err(|e| checks.push(Check::fail(check_id::OPEN, T_OPEN, e)))?;
             checks.push(Check::pass(
                 check_id::OPEN,
                 T_OPEN,
                 format!("{} opened read-write", self.options.device.display()),
             ));
-            let v = self
-                .api_version(&kvm)
-                .inspect_err(|e| checks.push(Check::fail(check_id::API_VERSION, T_API, e)))?;
-            checks.push(Check::pass(
-                check_id::API_VERSION,
-                T_API,
-                format!("KVM_GET_API_VERSION returned {v}"),
-            ));
-            let (vm, retries) = self
-                .create_vm(&kvm)
-                .inspect_err(|e| checks.push(Check::fail(check_id::CREATE_VM, T_VM, e)))?;
+            let v =
+                self.api_version(&kvm).inspect_err(|e| checks.push(Check::fail(check_id::API_VERSION, T_API, e)))?;
+            checks.push(Check::pass(check_id::API_VERSION, T_API, format!("KVM_GET_API_VERSION returned {v}")));
+            let (vm, retries) =
+                self.create_vm(&kvm).inspect_err(|e| checks.push(Check::fail(check_id::CREATE_VM, T_VM, e)))?;
             checks.push(Check::pass(
                 check_id::CREATE_VM,
                 T_VM,
@@ -639,15 +545,8 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
             ));
             match self.host.create_vcpu(vm.fd, 0) {
                 Ok(fd) => {
-                    drop(Owned {
-                        host: &self.host,
-                        fd,
-                    });
-                    checks.push(Check::pass(
-                        check_id::CREATE_VCPU,
-                        T_VCPU,
-                        "KVM_CREATE_VCPU 0 succeeded".to_owned(),
-                    ));
+                    drop(Owned { host: &self.host, fd });
+                    checks.push(Check::pass(check_id::CREATE_VCPU, T_VCPU, "KVM_CREATE_VCPU 0 succeeded".to_owned()));
                     Ok(())
                 }
                 Err(errno) => {

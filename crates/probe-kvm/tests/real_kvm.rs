@@ -5,8 +5,7 @@
 use std::path::Path;
 
 use probe_core::{
-    CapabilityProfile, CreateFailure, DiagnosisVerdict, HypervisorProbe, Level, ProbeOptions,
-    Status, Verdict,
+    CapabilityProfile, CreateFailure, DiagnosisVerdict, HypervisorProbe, Level, ProbeOptions, Status, Verdict,
 };
 use probe_kvm::{KvmProbe, check_id};
 
@@ -43,24 +42,12 @@ fn quick_check_passes_and_names_the_vendor_module() {
     if !kvm_present() {
         return;
     }
-    let report = KvmProbe::new(ProbeOptions::default())
-        .startup_check()
-        .expect("KVM is usable here");
+    let report = KvmProbe::new(ProbeOptions::default()).startup_check().expect("KVM is usable here");
     assert!(report.usable);
     assert_eq!(report.verdict, Verdict::Usable, "{report:#?}");
-    assert_eq!(
-        report.check(check_id::GUEST_RUN).unwrap().status,
-        Status::Skip
-    );
-    let vendor = report
-        .host
-        .vendor_module
-        .clone()
-        .expect("a vendor module is loaded");
-    assert!(
-        Path::new(&format!("/sys/module/{vendor}")).exists(),
-        "{vendor}"
-    );
+    assert_eq!(report.check(check_id::GUEST_RUN).unwrap().status, Status::Skip);
+    let vendor = report.host.vendor_module.clone().expect("a vendor module is loaded");
+    assert!(Path::new(&format!("/sys/module/{vendor}")).exists(), "{vendor}");
     assert!(report.limits.max_vcpus.unwrap() >= 1);
 }
 
@@ -70,14 +57,9 @@ fn full_check_runs_the_guest() {
     if !kvm_present() {
         return;
     }
-    let probe = KvmProbe::new(
-        ProbeOptions::default()
-            .with_level(Level::Full)
-            .with_profile(CapabilityProfile::Firecracker),
-    );
-    let report = probe
-        .startup_check()
-        .unwrap_or_else(|e| panic!("{e}\n{:#?}", e.report()));
+    let probe =
+        KvmProbe::new(ProbeOptions::default().with_level(Level::Full).with_profile(CapabilityProfile::Firecracker));
+    let report = probe.startup_check().unwrap_or_else(|e| panic!("{e}\n{:#?}", e.report()));
     let run = report.check(check_id::GUEST_RUN).unwrap();
     assert_eq!(run.status, Status::Pass, "{run:?}");
     #[cfg(target_arch = "x86_64")]
@@ -105,8 +87,8 @@ fn diagnose_on_a_healthy_host_says_not_the_hypervisor() {
         return;
     }
     let probe = KvmProbe::new(ProbeOptions::default());
-    let original = CreateFailure::errno(-22)
-        .with_message("Building the microVM failed: Invalid argument (os error 22)");
+    let original =
+        CreateFailure::errno(-22).with_message("Building the microVM failed: Invalid argument (os error 22)");
     let d = probe.diagnose_create_failure(&original);
     assert_eq!(d.verdict, DiagnosisVerdict::CauseElsewhere, "{d:#?}");
     assert_eq!(d.original, original, "the VMM's error comes back untouched");
@@ -120,32 +102,23 @@ fn too_many_vcpus_fail_with_the_limit() {
     if !kvm_present() {
         return;
     }
-    let err = KvmProbe::new(ProbeOptions::default().with_vcpus(1_000_000))
-        .startup_check()
-        .unwrap_err();
+    let err = KvmProbe::new(ProbeOptions::default().with_vcpus(1_000_000)).startup_check().unwrap_err();
     assert_eq!(err.error().cause(), probe_core::Cause::VcpuLimitExceeded);
 }
 
 #[test]
 fn a_non_kvm_node_is_enotty() {
     let _serial = serial();
-    let err = KvmProbe::new(ProbeOptions::default().with_device("/dev/null"))
-        .startup_check()
-        .unwrap_err();
+    let err = KvmProbe::new(ProbeOptions::default().with_device("/dev/null")).startup_check().unwrap_err();
     assert_eq!(err.error().cause(), probe_core::Cause::NotAKvmDevice);
     assert_eq!(err.error().raw(), Some(probe_core::RawCode::Errno(25)));
-    assert_eq!(
-        err.report().check(check_id::DEVICE).unwrap().status,
-        Status::Warn
-    );
+    assert_eq!(err.report().check(check_id::DEVICE).unwrap().status, Status::Warn);
 }
 
 #[test]
 fn a_missing_path_is_explained() {
     let _serial = serial();
-    let err = KvmProbe::new(ProbeOptions::default().with_device("/nonexistent/kvm"))
-        .startup_check()
-        .unwrap_err();
+    let err = KvmProbe::new(ProbeOptions::default().with_device("/nonexistent/kvm")).startup_check().unwrap_err();
     assert_eq!(err.error().raw(), Some(probe_core::RawCode::Errno(2)));
     assert_eq!(err.error().operation(), probe_core::Operation::Stat);
     if Path::new("/dev/kvm").exists() {
