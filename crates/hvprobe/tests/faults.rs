@@ -137,6 +137,7 @@ fn mount_namespace_without_the_device_gets_container_remedy() {
 }
 
 /// A v1 device cgroup that denies c 10:232, removed on drop.
+#[derive(Debug)]
 struct DenyingCgroup(PathBuf);
 
 impl DenyingCgroup {

@@ -196,7 +196,7 @@ impl<H: KvmHost> KvmProbe<H> {
             )))
     }
 
-    fn limits(&self, kvm: Fd, vm: Option<Fd>, limits: &mut Limits) -> Result<String, ProbeError> {
+    fn limits(&self, kvm: Fd, limits: &mut Limits) -> Result<String, ProbeError> {
         let ask = |cap: u32| -> Result<u64, ProbeError> {
             let v = self.host.check_extension(kvm, cap).map_err(|e| self.explain(Operation::CheckExtension, e))?;
             Ok(u64::try_from(v).unwrap_or(0))
@@ -220,21 +220,18 @@ impl<H: KvmHost> KvmProbe<H> {
         limits.max_vcpus = Some(max);
         limits.max_vcpu_id = Some(max_id);
         limits.memslots = Some(memslots);
-        let detail = format!("recommended {nr} vCPUs, at most {max} (ids below {max_id}), {memslots} memory slots");
-        #[cfg(any(target_arch = "aarch64", target_arch = "arm"))]
-        {
-            let ipa = ask(kb::KVM_CAP_ARM_VM_IPA_SIZE)?;
-            // 0 means the host only supports the legacy 40-bit layout.
-            let bits = if ipa == 0 { 40 } else { ipa as u32 };
+        let mut detail = format!("recommended {nr} vCPUs, at most {max} (ids below {max_id}), {memslots} memory slots");
+        // arm64 VM types carry the IPA size; 0 from the capability means only the legacy
+        // 40-bit layout. Other architectures have no such limit to read.
+        if cfg!(any(target_arch = "aarch64", target_arch = "arm")) {
+            let bits = match ask(kb::KVM_CAP_ARM_VM_IPA_SIZE)? {
+                0 => 40,
+                n => u32::try_from(n).unwrap_or(u32::MAX),
+            };
             limits.ipa_bits = Some(bits);
-            let _ = vm;
-            return Ok(format!("{detail}, {bits}-bit guest physical addresses"));
+            detail.push_str(&format!(", {bits}-bit guest physical addresses"));
         }
-        #[cfg(not(any(target_arch = "aarch64", target_arch = "arm")))]
-        {
-            let _ = vm;
-            Ok(detail)
-        }
+        Ok(detail)
     }
 
     fn guest_run(&self, kvm: Fd, vm: Fd, vcpu: Fd) -> Result<String, ProbeError> {
@@ -474,7 +471,7 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
                     ),
                     Err(e) => s.fail(check_id::CAPABILITIES, &caps_title, e),
                 }
-                match self.limits(kvm.fd, vm.as_ref().map(|v| v.fd), &mut limits) {
+                match self.limits(kvm.fd, &mut limits) {
                     Ok(detail) => s.pass(check_id::LIMITS, T_LIMITS, detail),
                     Err(e) => s.fail(check_id::LIMITS, T_LIMITS, e),
                 }

@@ -40,6 +40,7 @@ pub fn is_root() -> bool {
 }
 
 /// A temporary directory removed on drop.
+#[derive(Debug)]
 pub struct TempDir(pub PathBuf);
 
 impl TempDir {
