@@ -24,7 +24,7 @@ pub fn report(r: &Report, colour: bool) -> String {
         hypervisor_probe::Level::Quick => "quick",
         hypervisor_probe::Level::Full => "full",
     };
-    let simulated = if r.simulated { ", SIMULATED: scripted host, not this machine" } else { "" };
+    let simulated = if r.simulated { ", SIMULATED on a scripted host: this is not this machine" } else { "" };
     let _ = writeln!(out, "hvprobe check: backend {}, {level} level{simulated}", r.backend);
     let width = r.checks.iter().map(|c| c.title.len()).max().unwrap_or(0);
     for c in &r.checks {

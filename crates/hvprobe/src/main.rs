@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use hypervisor_probe::mock::{Scenario, scenarios};
 use hypervisor_probe::{CapabilityProfile, HypervisorProbe, Level, ProbeOptions, Report, platform_probe};
 
 /// Exit codes, stable and documented.
@@ -45,9 +46,19 @@ enum Command {
         "  hvprobe check\n",
         "  hvprobe check --full --profile firecracker --vcpus 4 --memory 2G\n",
         "  hvprobe check --format json\n",
-        "  hvprobe check --device /dev/kvm --caps KVM_CAP_IRQFD,KVM_CAP_IOEVENTFD\n\n",
+        "  hvprobe check --device /dev/kvm --caps KVM_CAP_IRQFD,KVM_CAP_IOEVENTFD\n",
+        "  hvprobe check --simulate kvm-stale-session     (what that host would see; see `hvprobe scenarios`)\n\n",
         "Exit codes: 0 usable, 1 not usable, 2 bad usage, 3 output not written"))]
     Check(CheckArgs),
+    /// List the scenarios `check --simulate` can run.
+    #[command(
+        after_help = "Examples:\n  hvprobe scenarios\n  hvprobe scenarios --format json\n\nExit codes: 0 listed, 2 bad usage, 3 output not written"
+    )]
+    Scenarios {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -73,6 +84,11 @@ struct CheckArgs {
     /// KVM device to check.
     #[arg(long, default_value = "/dev/kvm")]
     device: PathBuf,
+    /// Run the real backend logic against a scripted host instead of this machine
+    /// (the scenario fixes the options; `hvprobe scenarios` lists them).
+    #[arg(long, value_name = "SCENARIO", value_parser = parse_scenario,
+          conflicts_with_all = ["full", "profile", "caps", "vcpus", "memory", "device"])]
+    simulate: Option<&'static Scenario>,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -85,6 +101,10 @@ enum Format {
 
 fn parse_profile(s: &str) -> Result<CapabilityProfile, String> {
     s.parse().map_err(|e: hypervisor_probe::UnknownProfile| e.to_string())
+}
+
+fn parse_scenario(s: &str) -> Result<&'static Scenario, String> {
+    scenarios::find(s).ok_or_else(|| format!("unknown scenario `{s}` (run `hvprobe scenarios` for the list)"))
 }
 
 fn parse_cap(s: &str) -> Result<u32, String> {
@@ -125,10 +145,50 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check(args),
+        Command::Scenarios { format } => list_scenarios(format),
     }
 }
 
+fn list_scenarios(format: Format) -> ExitCode {
+    let text = match format {
+        Format::Json => {
+            let list: Vec<serde_json::Value> = scenarios::SCENARIOS
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "name": s.name,
+                        "backend": s.backend.name(),
+                        "expected_cause": s.expected.map(|c| c.name()),
+                        "description": s.description,
+                    })
+                })
+                .collect();
+            format!("{}\n", serde_json::Value::Array(list))
+        }
+        Format::Human => {
+            let width = scenarios::SCENARIOS.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            let mut out = String::new();
+            for s in scenarios::SCENARIOS {
+                let outcome = s.expected.map_or("usable".to_owned(), |c| c.name().to_owned());
+                out.push_str(&format!(
+                    "{:<width$}  {:<5} {:<34} {}\n",
+                    s.name,
+                    s.backend.name(),
+                    outcome,
+                    s.description
+                ));
+            }
+            out
+        }
+    };
+    finish(&text, true)
+}
+
 fn check(args: CheckArgs) -> ExitCode {
+    if let Some(scenario) = args.simulate {
+        let report = scenario.probe().report();
+        return finish(&render(&report, args.format), report.usable);
+    }
     let profile = match args.caps {
         Some(list) => CapabilityProfile::Custom(list),
         None => args.profile,

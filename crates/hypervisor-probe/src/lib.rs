@@ -25,6 +25,7 @@
 //! |---|---|---|
 //! | Linux | `kvm` | [`PlatformProbe`] = KVM probe of the real host |
 //! | anything else, or no feature | | [`NoBackendProbe`] |
+//! | any | `mock` (dev-dependency) | adds `mock::MockProbe`; [`platform_probe`] is unchanged |
 //!
 //! Every probe is `Send + Sync` and implements [`HypervisorProbe`]; constructing one
 //! makes no system call.
@@ -37,6 +38,10 @@ pub use probe_core::*;
 /// The KVM backend (its decision logic compiles on every host).
 #[cfg(feature = "kvm")]
 pub use probe_kvm as kvm;
+
+/// Scripted hosts, [`mock::MockProbe`] and named scenarios, for tests (feature `mock`).
+#[cfg(feature = "mock")]
+pub use probe_mock as mock;
 
 cfg_if::cfg_if! {
     if #[cfg(all(feature = "kvm", target_os = "linux"))] {

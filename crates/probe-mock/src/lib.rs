@@ -28,9 +28,9 @@
 #![deny(missing_docs)]
 
 mod kvm;
-pub mod scenarios;
 #[cfg(test)]
 mod properties;
+pub mod scenarios;
 #[cfg(any(test, feature = "proptest"))]
 pub mod strategies;
 
@@ -48,14 +48,14 @@ pub struct MockProbe {
 
 #[derive(Debug)]
 enum Inner {
-    Kvm(KvmProbe<ScriptedKvmHost>),
+    Kvm(Box<KvmProbe<ScriptedKvmHost>>),
     None(NoBackendProbe),
 }
 
 impl MockProbe {
     /// The KVM logic over a scripted host.
     pub fn kvm(host: ScriptedKvmHost, options: ProbeOptions) -> Self {
-        MockProbe { inner: Inner::Kvm(KvmProbe::with_host(host, options)) }
+        MockProbe { inner: Inner::Kvm(Box::new(KvmProbe::with_host(host, options))) }
     }
 
     /// A healthy KVM host.
@@ -91,7 +91,7 @@ impl MockProbe {
 
     fn probe(&self) -> &dyn HypervisorProbe {
         match &self.inner {
-            Inner::Kvm(p) => p,
+            Inner::Kvm(p) => p.as_ref(),
             Inner::None(p) => p,
         }
     }

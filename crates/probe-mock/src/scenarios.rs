@@ -5,8 +5,8 @@ use kvm_bindings as kb;
 use probe_core::{Backend, CapabilityProfile, Cause, Level, Operation, ProbeOptions};
 use probe_kvm::{DeviceNode, Identity};
 
-use crate::kvm::{Answer, KvmCall, ScriptedKvmHost, USER_UID};
 use crate::MockProbe;
+use crate::kvm::{Answer, KvmCall, ScriptedKvmHost, USER_UID};
 
 /// A named situation on a host, built from a scripted host.
 #[derive(Debug, Clone, Copy)]
@@ -59,14 +59,19 @@ fn kvm_with(host: ScriptedKvmHost, options: ProbeOptions) -> MockProbe {
 
 /// No kvm module: the device is missing and the kernel does not list it.
 fn no_module() -> ScriptedKvmHost {
-    ScriptedKvmHost::healthy().fail(KvmCall::Stat, ENOENT).file("/proc/misc", Some(" 58 rfkill\n")).dir("/sys/module", &["ext4"])
+    ScriptedKvmHost::healthy()
+        .fail(KvmCall::Stat, ENOENT)
+        .file("/proc/misc", Some(" 58 rfkill\n"))
+        .dir("/sys/module", &["ext4"])
 }
 
 /// The user is not in the kvm group.
 fn outsider() -> ScriptedKvmHost {
-    ScriptedKvmHost::healthy()
-        .fail(KvmCall::Open, EACCES)
-        .identity(Identity { uid: USER_UID, gid: USER_UID, groups: vec![USER_UID] })
+    ScriptedKvmHost::healthy().fail(KvmCall::Open, EACCES).identity(Identity {
+        uid: USER_UID,
+        gid: USER_UID,
+        groups: vec![USER_UID],
+    })
 }
 
 macro_rules! scenario {
@@ -77,117 +82,270 @@ macro_rules! scenario {
 
 /// Every scenario.
 pub static SCENARIOS: &[Scenario] = &[
-    scenario!("kvm-healthy", Backend::Kvm, None, "A Linux host with working KVM (kvm_intel).", || kvm(ScriptedKvmHost::healthy())),
-    scenario!("kvm-healthy-full", Backend::Kvm, None, "A healthy KVM host, full level: the one-instruction guest runs.", || {
-        kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_level(Level::Full))
-    }),
-    scenario!("kvm-eintr-retry", Backend::Kvm, None, "A busy host: KVM_CREATE_VM is interrupted three times, then succeeds.", || {
-        kvm(ScriptedKvmHost::healthy().then(KvmCall::CreateVm, [Answer::Errno(EINTR); 3]))
-    }),
-    scenario!("kvm-module-not-loaded", Backend::Kvm, Some(Cause::ModuleNotLoaded), "The CPU has VT-x but no kvm module is loaded.", || kvm(no_module())),
-    scenario!("kvm-container-no-device", Backend::Kvm, Some(Cause::DeviceNodeMissing), "A container started without --device /dev/kvm on a KVM host.", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::Stat, ENOENT).env("container", "docker"))
-    }),
-    scenario!("kvm-no-vt", Backend::Kvm, Some(Cause::NoHardwareVirtualization), "Bare metal whose CPU shows neither vmx nor svm (or VT is off in firmware).", || {
-        kvm(no_module().file("/proc/cpuinfo", Some("flags\t: fpu sse sse2 lm\n")))
-    }),
-    scenario!("kvm-cloud-vm-no-nested", Backend::Kvm, Some(Cause::NestedVirtualizationMissing), "A cloud VM without nested virtualization.", || {
-        kvm(no_module().file("/proc/cpuinfo", Some("flags\t: fpu sse sse2 hypervisor lm\n")))
-    }),
-    scenario!("kvm-wsl-no-nested", Backend::Kvm, Some(Cause::WslWithoutNestedVirtualization), "WSL2 without nestedVirtualization.", || {
-        kvm(no_module().file("/proc/sys/kernel/osrelease", Some("5.15.153.1-microsoft-standard-WSL2\n")))
-    }),
-    scenario!("kvm-stale-node", Backend::Kvm, Some(Cause::StaleDeviceNode), "/dev/kvm exists but no driver answers it (ENXIO).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, ENXIO))
-    }),
-    scenario!("kvm-not-kvm-device", Backend::Kvm, Some(Cause::NotAKvmDevice), "The device path is a bind-mounted /dev/null (ENOTTY).", || {
-        kvm(ScriptedKvmHost::healthy()
-            .node(DeviceNode { is_char_device: true, major: 1, minor: 3, uid: 0, gid: 0, mode: 0o20666 })
-            .fail(KvmCall::GetApiVersion, ENOTTY))
-    }),
-    scenario!("kvm-not-in-group", Backend::Kvm, Some(Cause::DeviceAccessDenied), "The user is not in the kvm group (EACCES).", || {
-        kvm(outsider().file("/etc/group", Some("root:x:0:\nkvm:x:993:\nalice:x:1000:\n")))
-    }),
-    scenario!("kvm-stale-session", Backend::Kvm, Some(Cause::StaleGroupSession), "The user was added to kvm, but this login session predates it.", || kvm(outsider())),
-    scenario!("kvm-container-policy", Backend::Kvm, Some(Cause::ContainerDevicePolicy), "A container's device cgroup denies c 10:232 (EPERM).", || {
-        kvm(ScriptedKvmHost::healthy()
-            .fail(KvmCall::Open, EPERM)
-            .file("/proc/self/cgroup", Some("4:devices:/docker/3f2a\n0::/\n"))
-            .file("/sys/fs/cgroup/devices/docker/3f2a/devices.list", Some("c 1:3 rwm\nc 1:5 rwm\n"))
-            .env("container", "docker"))
-    }),
-    scenario!("kvm-seccomp-blocked", Backend::Kvm, Some(Cause::BlockedBySecurityPolicy), "A seccomp profile denies KVM_CREATE_VM (EPERM).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EPERM))
-    }),
-    scenario!("kvm-other-hypervisor", Backend::Kvm, Some(Cause::OtherHypervisorActive), "VirtualBox holds VT-x: KVM_CREATE_VM fails with EBUSY.", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EBUSY).dir("/sys/module", &["kvm", "kvm_intel", "vboxdrv"]))
-    }),
+    scenario!("kvm-healthy", Backend::Kvm, None, "A Linux host with working KVM (kvm_intel).", || kvm(
+        ScriptedKvmHost::healthy()
+    )),
+    scenario!(
+        "kvm-healthy-full",
+        Backend::Kvm,
+        None,
+        "A healthy KVM host, full level: the one-instruction guest runs.",
+        || { kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_level(Level::Full)) }
+    ),
+    scenario!(
+        "kvm-eintr-retry",
+        Backend::Kvm,
+        None,
+        "A busy host: KVM_CREATE_VM is interrupted three times, then succeeds.",
+        || { kvm(ScriptedKvmHost::healthy().then(KvmCall::CreateVm, [Answer::Errno(EINTR); 3])) }
+    ),
+    scenario!(
+        "kvm-module-not-loaded",
+        Backend::Kvm,
+        Some(Cause::ModuleNotLoaded),
+        "The CPU has VT-x but no kvm module is loaded.",
+        || kvm(no_module())
+    ),
+    scenario!(
+        "kvm-container-no-device",
+        Backend::Kvm,
+        Some(Cause::DeviceNodeMissing),
+        "A container started without --device /dev/kvm on a KVM host.",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::Stat, ENOENT).env("container", "docker")) }
+    ),
+    scenario!(
+        "kvm-no-vt",
+        Backend::Kvm,
+        Some(Cause::NoHardwareVirtualization),
+        "Bare metal whose CPU shows neither vmx nor svm (or VT is off in firmware).",
+        || { kvm(no_module().file("/proc/cpuinfo", Some("flags\t: fpu sse sse2 lm\n"))) }
+    ),
+    scenario!(
+        "kvm-cloud-vm-no-nested",
+        Backend::Kvm,
+        Some(Cause::NestedVirtualizationMissing),
+        "A cloud VM without nested virtualization.",
+        || { kvm(no_module().file("/proc/cpuinfo", Some("flags\t: fpu sse sse2 hypervisor lm\n"))) }
+    ),
+    scenario!(
+        "kvm-wsl-no-nested",
+        Backend::Kvm,
+        Some(Cause::WslWithoutNestedVirtualization),
+        "WSL2 without nestedVirtualization.",
+        || { kvm(no_module().file("/proc/sys/kernel/osrelease", Some("5.15.153.1-microsoft-standard-WSL2\n"))) }
+    ),
+    scenario!(
+        "kvm-stale-node",
+        Backend::Kvm,
+        Some(Cause::StaleDeviceNode),
+        "/dev/kvm exists but no driver answers it (ENXIO).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, ENXIO)) }
+    ),
+    scenario!(
+        "kvm-not-kvm-device",
+        Backend::Kvm,
+        Some(Cause::NotAKvmDevice),
+        "The device path is a bind-mounted /dev/null (ENOTTY).",
+        || {
+            kvm(ScriptedKvmHost::healthy()
+                .node(DeviceNode { is_char_device: true, major: 1, minor: 3, uid: 0, gid: 0, mode: 0o20666 })
+                .fail(KvmCall::GetApiVersion, ENOTTY))
+        }
+    ),
+    scenario!(
+        "kvm-not-in-group",
+        Backend::Kvm,
+        Some(Cause::DeviceAccessDenied),
+        "The user is not in the kvm group (EACCES).",
+        || { kvm(outsider().file("/etc/group", Some("root:x:0:\nkvm:x:993:\nalice:x:1000:\n"))) }
+    ),
+    scenario!(
+        "kvm-stale-session",
+        Backend::Kvm,
+        Some(Cause::StaleGroupSession),
+        "The user was added to kvm, but this login session predates it.",
+        || kvm(outsider())
+    ),
+    scenario!(
+        "kvm-container-policy",
+        Backend::Kvm,
+        Some(Cause::ContainerDevicePolicy),
+        "A container's device cgroup denies c 10:232 (EPERM).",
+        || {
+            kvm(ScriptedKvmHost::healthy()
+                .fail(KvmCall::Open, EPERM)
+                .file("/proc/self/cgroup", Some("4:devices:/docker/3f2a\n0::/\n"))
+                .file("/sys/fs/cgroup/devices/docker/3f2a/devices.list", Some("c 1:3 rwm\nc 1:5 rwm\n"))
+                .env("container", "docker"))
+        }
+    ),
+    scenario!(
+        "kvm-seccomp-blocked",
+        Backend::Kvm,
+        Some(Cause::BlockedBySecurityPolicy),
+        "A seccomp profile denies KVM_CREATE_VM (EPERM).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EPERM)) }
+    ),
+    scenario!(
+        "kvm-other-hypervisor",
+        Backend::Kvm,
+        Some(Cause::OtherHypervisorActive),
+        "VirtualBox holds VT-x: KVM_CREATE_VM fails with EBUSY.",
+        || {
+            kvm(ScriptedKvmHost::healthy()
+                .fail(KvmCall::CreateVm, EBUSY)
+                .dir("/sys/module", &["kvm", "kvm_intel", "vboxdrv"]))
+        }
+    ),
     scenario!("kvm-vcpu-busy", Backend::Kvm, Some(Cause::ResourceBusy), "KVM_CREATE_VCPU fails with EBUSY.", || {
         kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVcpu, EBUSY))
     }),
-    scenario!("kvm-fd-exhausted", Backend::Kvm, Some(Cause::FileDescriptorsExhausted), "The process is out of file descriptors (EMFILE).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, EMFILE))
-    }),
-    scenario!("kvm-file-table-full", Backend::Kvm, Some(Cause::SystemFileTableFull), "The system file table is full (ENFILE).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, ENFILE))
-    }),
-    scenario!("kvm-kernel-memory", Backend::Kvm, Some(Cause::KernelMemoryExhausted), "KVM_CREATE_VM fails with ENOMEM (fragmentation, memcg limit).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, ENOMEM))
-    }),
-    scenario!("kvm-transient-enomem", Backend::Kvm, Some(Cause::KernelMemoryExhausted), "KVM_CREATE_VM fails once with ENOMEM, then works: a diagnosis finds it cleared.", || {
-        kvm(ScriptedKvmHost::healthy().then(KvmCall::CreateVm, [Answer::Errno(ENOMEM)]))
-    }),
-    scenario!("kvm-vm-resources", Backend::Kvm, Some(Cause::HostResourcesExhausted), "KVM_CREATE_VM fails with ENOSPC.", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, ENOSPC))
-    }),
-    scenario!("kvm-memlock", Backend::Kvm, Some(Cause::MemlockLimitTooLow), "Guest memory cannot be mapped (EAGAIN: RLIMIT_MEMLOCK), full level.", || {
-        kvm_with(
-            ScriptedKvmHost::healthy().always(KvmCall::RunGuest, Answer::StepErrno(Operation::MapMemory, EAGAIN)),
-            ProbeOptions::default().with_level(Level::Full),
-        )
-    }),
-    scenario!("kvm-api-mismatch", Backend::Kvm, Some(Cause::ApiVersionMismatch), "KVM_GET_API_VERSION returns 11.", || {
-        kvm(ScriptedKvmHost::healthy().always(KvmCall::GetApiVersion, Answer::Value(11)))
-    }),
-    scenario!("kvm-capability-missing", Backend::Kvm, Some(Cause::CapabilityMissing), "Firecracker's profile on a kernel without KVM_CAP_IRQFD.", || {
-        kvm_with(ScriptedKvmHost::healthy().capability(kb::KVM_CAP_IRQFD, 0), ProbeOptions::default().with_profile(CapabilityProfile::Firecracker))
-    }),
-    scenario!("kvm-too-many-vcpus", Backend::Kvm, Some(Cause::VcpuLimitExceeded), "512 vCPUs requested; the host allows 288.", || {
-        kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_vcpus(512))
-    }),
-    scenario!("kvm-too-much-memory", Backend::Kvm, Some(Cause::MemoryLimitExceeded), "64 GiB of guest memory requested on a 16 GiB host.", || {
-        kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_memory_mib(64 * 1024))
-    }),
-    scenario!("kvm-invalid-vm-type", Backend::Kvm, Some(Cause::InvalidVmType), "KVM_CREATE_VM rejects the machine type (EINVAL).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EINVAL))
-    }),
-    scenario!("kvm-invalid-argument", Backend::Kvm, Some(Cause::InvalidArgument), "KVM_CHECK_EXTENSION rejects its argument (EINVAL).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CheckExtension, EINVAL))
-    }),
-    scenario!("kvm-eintr-storm", Backend::Kvm, Some(Cause::InterruptedRepeatedly), "KVM_CREATE_VM is interrupted on every retry.", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EINTR))
-    }),
-    scenario!("kvm-broken-nested", Backend::Kvm, Some(Cause::GuestRunFailed), "The guest exits with KVM_EXIT_FAIL_ENTRY: broken nested virtualization.", || {
-        kvm_with(
-            ScriptedKvmHost::healthy().always(KvmCall::RunGuest, Answer::Value(i64::from(kb::KVM_EXIT_FAIL_ENTRY))),
-            ProbeOptions::default().with_level(Level::Full),
-        )
-    }),
-    scenario!("kvm-illegal-guest-state", Backend::Kvm, Some(Cause::IllegalGuestState), "Setting the vCPU's registers fails with EINVAL.", || {
-        kvm_with(
-            ScriptedKvmHost::healthy().always(KvmCall::RunGuest, Answer::StepErrno(Operation::SetRegisters, EINVAL)),
-            ProbeOptions::default().with_level(Level::Full),
-        )
-    }),
+    scenario!(
+        "kvm-fd-exhausted",
+        Backend::Kvm,
+        Some(Cause::FileDescriptorsExhausted),
+        "The process is out of file descriptors (EMFILE).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, EMFILE)) }
+    ),
+    scenario!(
+        "kvm-file-table-full",
+        Backend::Kvm,
+        Some(Cause::SystemFileTableFull),
+        "The system file table is full (ENFILE).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::Open, ENFILE)) }
+    ),
+    scenario!(
+        "kvm-kernel-memory",
+        Backend::Kvm,
+        Some(Cause::KernelMemoryExhausted),
+        "KVM_CREATE_VM fails with ENOMEM (fragmentation, memcg limit).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, ENOMEM)) }
+    ),
+    scenario!(
+        "kvm-transient-enomem",
+        Backend::Kvm,
+        Some(Cause::KernelMemoryExhausted),
+        "KVM_CREATE_VM fails once with ENOMEM, then works: a diagnosis finds it cleared.",
+        || { kvm(ScriptedKvmHost::healthy().then(KvmCall::CreateVm, [Answer::Errno(ENOMEM)])) }
+    ),
+    scenario!(
+        "kvm-vm-resources",
+        Backend::Kvm,
+        Some(Cause::HostResourcesExhausted),
+        "KVM_CREATE_VM fails with ENOSPC.",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, ENOSPC)) }
+    ),
+    scenario!(
+        "kvm-memlock",
+        Backend::Kvm,
+        Some(Cause::MemlockLimitTooLow),
+        "Guest memory cannot be mapped (EAGAIN: RLIMIT_MEMLOCK), full level.",
+        || {
+            kvm_with(
+                ScriptedKvmHost::healthy().always(KvmCall::RunGuest, Answer::StepErrno(Operation::MapMemory, EAGAIN)),
+                ProbeOptions::default().with_level(Level::Full),
+            )
+        }
+    ),
+    scenario!(
+        "kvm-api-mismatch",
+        Backend::Kvm,
+        Some(Cause::ApiVersionMismatch),
+        "KVM_GET_API_VERSION returns 11.",
+        || { kvm(ScriptedKvmHost::healthy().always(KvmCall::GetApiVersion, Answer::Value(11))) }
+    ),
+    scenario!(
+        "kvm-capability-missing",
+        Backend::Kvm,
+        Some(Cause::CapabilityMissing),
+        "Firecracker's profile on a kernel without KVM_CAP_IRQFD.",
+        || {
+            kvm_with(
+                ScriptedKvmHost::healthy().capability(kb::KVM_CAP_IRQFD, 0),
+                ProbeOptions::default().with_profile(CapabilityProfile::Firecracker),
+            )
+        }
+    ),
+    scenario!(
+        "kvm-too-many-vcpus",
+        Backend::Kvm,
+        Some(Cause::VcpuLimitExceeded),
+        "512 vCPUs requested; the host allows 288.",
+        || { kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_vcpus(512)) }
+    ),
+    scenario!(
+        "kvm-too-much-memory",
+        Backend::Kvm,
+        Some(Cause::MemoryLimitExceeded),
+        "64 GiB of guest memory requested on a 16 GiB host.",
+        || { kvm_with(ScriptedKvmHost::healthy(), ProbeOptions::default().with_memory_mib(64 * 1024)) }
+    ),
+    scenario!(
+        "kvm-invalid-vm-type",
+        Backend::Kvm,
+        Some(Cause::InvalidVmType),
+        "KVM_CREATE_VM rejects the machine type (EINVAL).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EINVAL)) }
+    ),
+    scenario!(
+        "kvm-invalid-argument",
+        Backend::Kvm,
+        Some(Cause::InvalidArgument),
+        "KVM_CHECK_EXTENSION rejects its argument (EINVAL).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CheckExtension, EINVAL)) }
+    ),
+    scenario!(
+        "kvm-eintr-storm",
+        Backend::Kvm,
+        Some(Cause::InterruptedRepeatedly),
+        "KVM_CREATE_VM is interrupted on every retry.",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, EINTR)) }
+    ),
+    scenario!(
+        "kvm-broken-nested",
+        Backend::Kvm,
+        Some(Cause::GuestRunFailed),
+        "The guest exits with KVM_EXIT_FAIL_ENTRY: broken nested virtualization.",
+        || {
+            kvm_with(
+                ScriptedKvmHost::healthy().always(KvmCall::RunGuest, Answer::Value(i64::from(kb::KVM_EXIT_FAIL_ENTRY))),
+                ProbeOptions::default().with_level(Level::Full),
+            )
+        }
+    ),
+    scenario!(
+        "kvm-illegal-guest-state",
+        Backend::Kvm,
+        Some(Cause::IllegalGuestState),
+        "Setting the vCPU's registers fails with EINVAL.",
+        || {
+            kvm_with(
+                ScriptedKvmHost::healthy()
+                    .always(KvmCall::RunGuest, Answer::StepErrno(Operation::SetRegisters, EINVAL)),
+                ProbeOptions::default().with_level(Level::Full),
+            )
+        }
+    ),
     scenario!("kvm-io-error", Backend::Kvm, Some(Cause::HypervisorIoError), "KVM_RUN fails with EFAULT.", || {
-        kvm_with(ScriptedKvmHost::healthy().fail(KvmCall::RunGuest, EFAULT), ProbeOptions::default().with_level(Level::Full))
+        kvm_with(
+            ScriptedKvmHost::healthy().fail(KvmCall::RunGuest, EFAULT),
+            ProbeOptions::default().with_level(Level::Full),
+        )
     }),
-    scenario!("kvm-unexpected-errno", Backend::Kvm, Some(Cause::UnexpectedErrno), "KVM_CREATE_VM fails with an errno no kernel documents (4242).", || {
-        kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, 4242))
-    }),
-    scenario!("no-backend", Backend::None, Some(Cause::NoBackend), "A build without a hypervisor backend for its platform.", || {
-        MockProbe::no_backend("built without the `kvm` feature")
-    }),
+    scenario!(
+        "kvm-unexpected-errno",
+        Backend::Kvm,
+        Some(Cause::UnexpectedErrno),
+        "KVM_CREATE_VM fails with an errno no kernel documents (4242).",
+        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, 4242)) }
+    ),
+    scenario!(
+        "no-backend",
+        Backend::None,
+        Some(Cause::NoBackend),
+        "A build without a hypervisor backend for its platform.",
+        || { MockProbe::no_backend("built without the `kvm` feature") }
+    ),
 ];
 
 #[cfg(test)]
@@ -226,15 +384,36 @@ mod tests {
     fn kvm_causes_are_covered() {
         let covered: BTreeSet<Cause> = SCENARIOS.iter().filter_map(|s| s.expected).collect();
         let kvm_only = [
-            Cause::ModuleNotLoaded, Cause::DeviceNodeMissing, Cause::NoHardwareVirtualization,
-            Cause::NestedVirtualizationMissing, Cause::WslWithoutNestedVirtualization, Cause::StaleDeviceNode,
-            Cause::NotAKvmDevice, Cause::NoBackend, Cause::DeviceAccessDenied, Cause::StaleGroupSession,
-            Cause::ContainerDevicePolicy, Cause::BlockedBySecurityPolicy, Cause::OtherHypervisorActive,
-            Cause::ResourceBusy, Cause::FileDescriptorsExhausted, Cause::SystemFileTableFull,
-            Cause::KernelMemoryExhausted, Cause::HostResourcesExhausted, Cause::MemlockLimitTooLow,
-            Cause::ApiVersionMismatch, Cause::CapabilityMissing, Cause::VcpuLimitExceeded,
-            Cause::MemoryLimitExceeded, Cause::InvalidVmType, Cause::InvalidArgument, Cause::InterruptedRepeatedly,
-            Cause::GuestRunFailed, Cause::IllegalGuestState, Cause::HypervisorIoError, Cause::UnexpectedErrno,
+            Cause::ModuleNotLoaded,
+            Cause::DeviceNodeMissing,
+            Cause::NoHardwareVirtualization,
+            Cause::NestedVirtualizationMissing,
+            Cause::WslWithoutNestedVirtualization,
+            Cause::StaleDeviceNode,
+            Cause::NotAKvmDevice,
+            Cause::NoBackend,
+            Cause::DeviceAccessDenied,
+            Cause::StaleGroupSession,
+            Cause::ContainerDevicePolicy,
+            Cause::BlockedBySecurityPolicy,
+            Cause::OtherHypervisorActive,
+            Cause::ResourceBusy,
+            Cause::FileDescriptorsExhausted,
+            Cause::SystemFileTableFull,
+            Cause::KernelMemoryExhausted,
+            Cause::HostResourcesExhausted,
+            Cause::MemlockLimitTooLow,
+            Cause::ApiVersionMismatch,
+            Cause::CapabilityMissing,
+            Cause::VcpuLimitExceeded,
+            Cause::MemoryLimitExceeded,
+            Cause::InvalidVmType,
+            Cause::InvalidArgument,
+            Cause::InterruptedRepeatedly,
+            Cause::GuestRunFailed,
+            Cause::IllegalGuestState,
+            Cause::HypervisorIoError,
+            Cause::UnexpectedErrno,
         ];
         for c in kvm_only {
             assert!(covered.contains(&c), "no scenario for {c}");

@@ -52,10 +52,27 @@ pub fn kvm_call() -> impl Strategy<Value = KvmCall> {
 /// (interesting ones first), or a failing sub-step of the guest run.
 pub fn answer() -> impl Strategy<Value = Answer> {
     let values = prop_oneof![
-        select(vec![0i64, 1, -1, 11, 12, 13, i64::from(kb::KVM_EXIT_HLT), i64::from(kb::KVM_EXIT_MMIO), i64::from(kb::KVM_EXIT_FAIL_ENTRY), i64::from(kb::KVM_EXIT_SHUTDOWN)]),
+        select(vec![
+            0i64,
+            1,
+            -1,
+            11,
+            12,
+            13,
+            i64::from(kb::KVM_EXIT_HLT),
+            i64::from(kb::KVM_EXIT_MMIO),
+            i64::from(kb::KVM_EXIT_FAIL_ENTRY),
+            i64::from(kb::KVM_EXIT_SHUTDOWN)
+        ]),
         any::<i64>(),
     ];
-    let steps = select(vec![Operation::MapMemory, Operation::SetUserMemoryRegion, Operation::SetRegisters, Operation::Run, Operation::GetVcpuMmapSize]);
+    let steps = select(vec![
+        Operation::MapMemory,
+        Operation::SetUserMemoryRegion,
+        Operation::SetRegisters,
+        Operation::Run,
+        Operation::GetVcpuMmapSize,
+    ]);
     prop_oneof![
         6 => Just(Answer::Healthy),
         3 => errno().prop_map(Answer::Errno),
