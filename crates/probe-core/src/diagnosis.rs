@@ -143,6 +143,9 @@ pub struct Diagnosis {
     pub explanation: String,
     /// The reproduction steps.
     pub checks: Vec<Check>,
+    /// Who holds VMs, gathered when the cause is an exhaustion.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub holders: Option<crate::report::VmHolders>,
 }
 
 impl Diagnosis {
@@ -214,6 +217,7 @@ impl Diagnosis {
             error,
             explanation,
             checks,
+            holders: None,
         }
     }
 
@@ -236,6 +240,7 @@ impl Diagnosis {
             error,
             explanation: why.into(),
             checks: Vec::new(),
+            holders: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod classify;
 mod diagnosis;
 mod error;
 mod options;
+pub mod parse;
 mod probe;
 pub mod raw;
 mod report;
@@ -36,4 +37,6 @@ pub use error::ProbeError;
 pub use options::{CapabilityProfile, ProbeOptions, UnknownProfile};
 pub use probe::{HypervisorProbe, NoBackendProbe};
 pub use raw::RawCode;
-pub use report::{Backend, Check, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict};
+pub use report::{
+    Backend, Check, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict, VmHolder, VmHolders,
+};

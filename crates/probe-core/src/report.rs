@@ -228,6 +228,35 @@ pub struct Limits {
     pub memlock_soft: Option<u64>,
 }
 
+/// A process holding KVM VMs (`anon_inode:kvm-vm` descriptors).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct VmHolder {
+    /// Process id.
+    pub pid: u32,
+    /// Its command name.
+    pub command: String,
+    /// How many VM descriptors it holds.
+    pub vms: u32,
+}
+
+/// Who holds VMs on this host, as far as this process may look.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct VmHolders {
+    /// Processes holding at least one VM, most VMs first.
+    pub processes: Vec<VmHolder>,
+    /// Processes whose descriptors this process may not read.
+    pub uninspectable: u32,
+}
+
+impl VmHolders {
+    /// VMs held by the processes that could be inspected.
+    pub fn total_vms(&self) -> u32 {
+        self.processes.iter().map(|p| p.vms).sum()
+    }
+}
+
 /// The result of a startup check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -252,6 +281,9 @@ pub struct Report {
     pub limits: Limits,
     /// The blocking error, when not usable.
     pub error: Option<ProbeError>,
+    /// Who holds VMs, gathered when the blocking error is an exhaustion.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub holders: Option<VmHolders>,
     /// Wall time of the check, microseconds.
     pub elapsed_us: u64,
 }
@@ -291,6 +323,7 @@ impl Report {
             host,
             limits,
             error,
+            holders: None,
             elapsed_us: 0,
         }
     }

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use probe_core::{Cause, HostFacts, Operation, ProbeError};
+use probe_core::{Cause, HostFacts, Operation, ProbeError, VmHolder, VmHolders};
 
 use crate::host::{DeviceNode, Identity, KvmHost, RLIM_INFINITY, Rlimit};
 
@@ -47,8 +47,12 @@ pub fn host_facts<H: KvmHost + ?Sized>(host: &H) -> HostFacts {
 
 /// The loaded KVM vendor module (`kvm_intel`, `kvm_amd`, `kvm_pvm`, or another `kvm_*`).
 fn vendor_module<H: KvmHost + ?Sized>(host: &H) -> Option<String> {
-    let mut loaded: Vec<String> =
-        host.list_dir("/sys/module").into_iter().filter(|m| m.starts_with("kvm_") && m != "kvm_common").collect();
+    let mut loaded: Vec<String> = host
+        .list_dir("/sys/module")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.starts_with("kvm_") && m != "kvm_common")
+        .collect();
     loaded.sort_by_key(|m| VENDOR_MODULES.iter().position(|v| v == m).unwrap_or(usize::MAX));
     loaded.into_iter().next()
 }
@@ -166,6 +170,7 @@ pub fn explain<H: KvmHost + ?Sized>(host: &H, device: &Path, op: Operation, errn
         Cause::OtherHypervisorActive => {
             let others: Vec<String> = host
                 .list_dir("/sys/module")
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|m| ["vboxdrv", "vmmon", "vmx86", "vmw_vmci"].contains(&m.as_str()))
                 .collect();
@@ -202,8 +207,12 @@ fn misc_lists_kvm<H: KvmHost + ?Sized>(host: &H) -> bool {
 fn explain_missing_device<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError) -> ProbeError {
     let path = device.display();
     let facts = host_facts(host);
-    let modules: Vec<String> =
-        host.list_dir("/sys/module").into_iter().filter(|m| m == "kvm" || m.starts_with("kvm_")).collect();
+    let modules: Vec<String> = host
+        .list_dir("/sys/module")
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m == "kvm" || m.starts_with("kvm_"))
+        .collect();
     if misc_lists_kvm(host) {
         let place = match &facts.container {
             Some(c) => format!(" (this process runs in a {c} container)"),
@@ -349,4 +358,45 @@ fn explain_policy<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
             evidence.join("; ")
         }
     ))
+}
+
+/// Processes holding KVM VMs: those with `anon_inode:kvm-vm` descriptors that this
+/// process may read, most VMs first, and how many processes could not be read.
+pub fn holders<H: KvmHost + ?Sized>(host: &H) -> VmHolders {
+    let mut result = VmHolders::default();
+    let pids = host.list_dir("/proc").unwrap_or_default();
+    for pid in pids.iter().filter_map(|p| p.parse::<u32>().ok()) {
+        let fds = match host.list_dir(&format!("/proc/{pid}/fd")) {
+            Ok(fds) => fds,
+            // The process ended while we looked: not a holder.
+            Err(ENOENT) => continue,
+            Err(_) => {
+                result.uninspectable += 1;
+                continue;
+            }
+        };
+        let vms = fds
+            .iter()
+            .filter(|fd| host.read_link(&format!("/proc/{pid}/fd/{fd}")).is_some_and(|t| t == "anon_inode:kvm-vm"))
+            .count();
+        if vms > 0 {
+            let command = host.read_file(&format!("/proc/{pid}/comm")).map(|c| c.trim().to_owned()).unwrap_or_default();
+            result.processes.push(VmHolder { pid, command, vms: u32::try_from(vms).unwrap_or(u32::MAX) });
+        }
+    }
+    result.processes.sort_by(|a, b| b.vms.cmp(&a.vms).then(a.pid.cmp(&b.pid)));
+    result
+}
+
+const ENOENT: i32 = 2;
+
+/// Whether knowing who holds VMs helps explain this cause.
+pub fn holders_matter(cause: Cause) -> bool {
+    matches!(
+        cause,
+        Cause::KernelMemoryExhausted
+            | Cause::HostResourcesExhausted
+            | Cause::ResourceBusy
+            | Cause::InterruptedRepeatedly
+    )
 }

@@ -123,8 +123,11 @@ pub trait KvmHost: Send + Sync {
     /// cannot be read.
     fn read_file(&self, path: &str) -> Option<String>;
 
-    /// Names in a directory (`/sys/module`); empty when it cannot be read.
-    fn list_dir(&self, path: &str) -> Vec<String>;
+    /// Names in a directory (`/sys/module`, `/proc`, `/proc/PID/fd`).
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, Errno>;
+
+    /// Target of a symbolic link (`/proc/PID/fd/N`); `None` when it cannot be read.
+    fn read_link(&self, path: &str) -> Option<String>;
 
     /// Who this process is.
     fn identity(&self) -> Identity;

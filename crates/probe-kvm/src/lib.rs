@@ -35,6 +35,7 @@ pub mod host;
 mod linux;
 mod probe;
 
+pub use evidence::holders;
 pub use host::{DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
 #[cfg(target_os = "linux")]
 pub use linux::LinuxHost;

@@ -288,11 +288,13 @@ impl KvmHost for LinuxHost {
         fs::read_to_string(path).ok()
     }
 
-    fn list_dir(&self, path: &str) -> Vec<String> {
-        match fs::read_dir(path) {
-            Ok(dir) => dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect(),
-            Err(_) => Vec::new(),
-        }
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, Errno> {
+        let dir = fs::read_dir(path).map_err(|e| io_errno(&e))?;
+        Ok(dir.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+    }
+
+    fn read_link(&self, path: &str) -> Option<String> {
+        fs::read_link(path).ok().map(|t| t.to_string_lossy().into_owned())
     }
 
     fn identity(&self) -> Identity {

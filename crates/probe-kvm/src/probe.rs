@@ -515,7 +515,9 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
         self.rlimits(&mut limits, &mut s);
 
         let facts = self.facts();
+        let holders = s.error.as_ref().filter(|e| evidence::holders_matter(e.cause())).map(|_| evidence::holders(host));
         let mut report = Report::new(Backend::Kvm, o.level, s.checks, facts, limits, s.error);
+        report.holders = holders;
         report.simulated = host.is_simulated();
         report.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         report
@@ -554,6 +556,9 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
             }
         })();
         let mut d = Diagnosis::decide(Backend::Kvm, failure.clone(), reproduction, checks);
+        if d.error.as_ref().is_some_and(|e| evidence::holders_matter(e.cause())) {
+            d.holders = Some(evidence::holders(&self.host));
+        }
         d.simulated = self.host.is_simulated();
         d
     }

@@ -126,3 +126,25 @@ fn a_missing_path_is_explained() {
         assert_eq!(err.error().cause(), probe_core::Cause::DeviceNodeMissing);
     }
 }
+
+#[test]
+fn holders_sees_this_process_holding_a_vm() {
+    let _serial = serial();
+    if !kvm_present() {
+        return;
+    }
+    use probe_kvm::{KvmHost, LinuxHost};
+    let host = LinuxHost;
+    let me = std::process::id();
+    let kvm = host.open(Path::new("/dev/kvm")).unwrap();
+    let vm = host.create_vm(kvm, 0).unwrap();
+    let vm2 = host.create_vm(kvm, 0).unwrap();
+    let seen = probe_kvm::holders(&host);
+    host.close(vm2);
+    host.close(vm);
+    host.close(kvm);
+    let mine = seen.processes.iter().find(|p| p.pid == me).expect("this process is listed");
+    assert_eq!(mine.vms, 2);
+    assert!(!mine.command.is_empty());
+    assert!(!probe_kvm::holders(&host).processes.iter().any(|p| p.pid == me), "released VMs are gone");
+}

@@ -145,6 +145,7 @@ pub struct ScriptedKvmHost {
     identity: Identity,
     env: BTreeMap<String, String>,
     caps: BTreeMap<u32, i32>,
+    links: BTreeMap<String, String>,
 }
 
 /// gid of the `kvm` group on the scripted host.
@@ -189,6 +190,7 @@ impl ScriptedKvmHost {
             identity: Identity { uid: USER_UID, gid: USER_UID, groups: vec![USER_UID, KVM_GID] },
             env: BTreeMap::new(),
             caps,
+            links: BTreeMap::new(),
         }
     }
 
@@ -234,6 +236,19 @@ impl ScriptedKvmHost {
     /// Sets who the process is.
     pub fn identity(mut self, identity: Identity) -> Self {
         self.identity = identity;
+        self
+    }
+
+    /// Adds a process holding `vms` KVM VMs (visible in `/proc/PID/fd`).
+    pub fn vm_holder(mut self, pid: u32, command: &str, vms: u32) -> Self {
+        let fds: Vec<String> = (0..vms + 3).map(|fd| fd.to_string()).collect();
+        for fd in &fds {
+            let target = if fd.parse::<u32>().unwrap_or(0) >= 3 { "anon_inode:kvm-vm" } else { "/dev/null" };
+            self.links.insert(format!("/proc/{pid}/fd/{fd}"), target.to_owned());
+        }
+        self.dirs.insert(format!("/proc/{pid}/fd"), fds);
+        self.files.insert(format!("/proc/{pid}/comm"), format!("{command}\n"));
+        self.dirs.entry("/proc".to_owned()).or_default().push(pid.to_string());
         self
     }
 
@@ -394,8 +409,12 @@ impl KvmHost for ScriptedKvmHost {
         self.files.get(path).cloned()
     }
 
-    fn list_dir(&self, path: &str) -> Vec<String> {
-        self.dirs.get(path).cloned().unwrap_or_default()
+    fn list_dir(&self, path: &str) -> Result<Vec<String>, Errno> {
+        self.dirs.get(path).cloned().ok_or(2)
+    }
+
+    fn read_link(&self, path: &str) -> Option<String> {
+        self.links.get(path).cloned()
     }
 
     fn identity(&self) -> Identity {

@@ -218,8 +218,13 @@ pub static SCENARIOS: &[Scenario] = &[
         "kvm-kernel-memory",
         Backend::Kvm,
         Some(Cause::KernelMemoryExhausted),
-        "KVM_CREATE_VM fails with ENOMEM (fragmentation, memcg limit).",
-        || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, ENOMEM)) }
+        "KVM_CREATE_VM fails with ENOMEM (fragmentation, memcg limit); QEMU and Firecracker hold VMs.",
+        || {
+            kvm(ScriptedKvmHost::healthy()
+                .fail(KvmCall::CreateVm, ENOMEM)
+                .vm_holder(4242, "qemu-system-x86", 3)
+                .vm_holder(5151, "firecracker", 1))
+        }
     ),
     scenario!(
         "kvm-transient-enomem",
@@ -418,6 +423,18 @@ mod tests {
         for c in kvm_only {
             assert!(covered.contains(&c), "no scenario for {c}");
         }
+    }
+
+    #[test]
+    fn exhaustion_names_who_holds_vms() {
+        let r = find("kvm-kernel-memory").unwrap().probe().report();
+        let h = r.holders.expect("holders are gathered on exhaustion");
+        assert_eq!(h.total_vms(), 4);
+        assert_eq!(
+            (h.processes[0].pid, h.processes[0].command.as_str(), h.processes[0].vms),
+            (4242, "qemu-system-x86", 3)
+        );
+        assert!(find("kvm-not-in-group").unwrap().probe().report().holders.is_none());
     }
 
     #[test]
