@@ -2,10 +2,12 @@
 
 use std::process::ExitCode;
 
-use crate::{SimpleFormat, check, exit, output};
+use crate::{SimpleFormat, exit};
 
 #[cfg(target_os = "linux")]
 pub fn run(format: SimpleFormat) -> ExitCode {
+    use crate::{check, output};
+
     let holders = hypervisor_probe::kvm::holders(&hypervisor_probe::kvm::LinuxHost);
     let text = match format {
         SimpleFormat::Json => check::json(&holders),

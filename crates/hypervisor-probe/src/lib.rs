@@ -24,6 +24,7 @@
 //! | target | feature | probe |
 //! |---|---|---|
 //! | Linux | `kvm` | [`PlatformProbe`] = KVM probe of the real host |
+//! | macOS | `hvf` | [`PlatformProbe`] = Hypervisor.framework probe of the real Mac (type-checked only: it has not run on a Mac in this project's CI) |
 //! | anything else, or no feature | | [`NoBackendProbe`] |
 //! | any | `mock` (dev-dependency) | adds `mock::MockProbe`; [`platform_probe`] is unchanged |
 //!
@@ -34,6 +35,10 @@
 #![deny(missing_docs)]
 
 pub use probe_core::*;
+
+/// The Hypervisor.framework backend (its decision logic compiles on every host).
+#[cfg(feature = "hvf")]
+pub use probe_hvf as hvf;
 
 /// The KVM backend (its decision logic compiles on every host).
 #[cfg(feature = "kvm")]
@@ -51,6 +56,14 @@ cfg_if::cfg_if! {
         /// The probe for this platform. Makes no system call.
         pub fn platform_probe(options: ProbeOptions) -> PlatformProbe {
             probe_kvm::KvmProbe::new(options)
+        }
+    } else if #[cfg(all(feature = "hvf", target_os = "macos"))] {
+        /// The probe for this platform: Hypervisor.framework on the real Mac.
+        pub type PlatformProbe = probe_hvf::HvfProbe<probe_hvf::MacHost>;
+
+        /// The probe for this platform. Makes no system call.
+        pub fn platform_probe(options: ProbeOptions) -> PlatformProbe {
+            probe_hvf::HvfProbe::new(options)
         }
     } else {
         /// The probe for this platform: none in this build.
@@ -87,7 +100,7 @@ mod tests {
         assert_eq!(boxed.backend(), PLATFORM_BACKEND);
     }
 
-    #[cfg(not(all(feature = "kvm", target_os = "linux")))]
+    #[cfg(not(any(all(feature = "kvm", target_os = "linux"), all(feature = "hvf", target_os = "macos"))))]
     #[test]
     fn without_a_backend_the_probe_says_so() {
         let err = platform_probe(ProbeOptions::default()).startup_check().unwrap_err();

@@ -1,15 +1,13 @@
 //! The real HVF decision logic, driven by a scripted host: every `hv_return_t` at
 //! `hv_vm_create`, every sysctl condition, diagnoses, and VM accounting.
 
-mod support;
-
 use probe_core::raw::hv;
 use probe_core::{
     Cause, Check, CreateFailure, DiagnosisVerdict, HypervisorProbe, Operation, ProbeOptions, RawCode, Report, Status,
     Verdict,
 };
 use probe_hvf::{Arch, ChildOutcome, ChildProbeError, Entitlement, HvCall, HvfProbe, VmConfig, check_id};
-use support::ScriptedHvf;
+use probe_mock::ScriptedHvf;
 
 /// Not a named hv_return_t: the next code in Hypervisor.framework's error space.
 const UNNAMED_HV: i32 = 0xfae9_4010_u32 as i32;

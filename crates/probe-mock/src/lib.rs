@@ -27,6 +27,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod hvf;
 mod kvm;
 #[cfg(test)]
 mod properties;
@@ -35,8 +36,10 @@ pub mod scenarios;
 pub mod strategies;
 
 use probe_core::{Backend, CreateFailure, Diagnosis, HypervisorProbe, NoBackendProbe, ProbeOptions, Report};
+use probe_hvf::HvfProbe;
 use probe_kvm::KvmProbe;
 
+pub use hvf::{Reading, ScriptedHvf};
 pub use kvm::{Account, Answer, KVM_GID, KvmCall, ScriptedKvmHost, USER_UID};
 pub use scenarios::{SCENARIOS, Scenario};
 
@@ -49,6 +52,7 @@ pub struct MockProbe {
 #[derive(Debug)]
 enum Inner {
     Kvm(Box<KvmProbe<ScriptedKvmHost>>),
+    Hvf(Box<HvfProbe<ScriptedHvf>>),
     None(NoBackendProbe),
 }
 
@@ -56,6 +60,11 @@ impl MockProbe {
     /// The KVM logic over a scripted host.
     pub fn kvm(host: ScriptedKvmHost, options: ProbeOptions) -> Self {
         MockProbe { inner: Inner::Kvm(Box::new(KvmProbe::with_host(host, options))) }
+    }
+
+    /// The Hypervisor.framework logic over a scripted Mac.
+    pub fn hvf(host: ScriptedHvf, options: ProbeOptions) -> Self {
+        MockProbe { inner: Inner::Hvf(Box::new(HvfProbe::with_host(host, options))) }
     }
 
     /// A healthy KVM host.
@@ -77,7 +86,15 @@ impl MockProbe {
     pub fn kvm_account(&self) -> Option<Account> {
         match &self.inner {
             Inner::Kvm(p) => Some(p.host().account()),
-            Inner::None(_) => None,
+            Inner::Hvf(_) | Inner::None(_) => None,
+        }
+    }
+
+    /// The scripted Mac, for an HVF mock.
+    pub fn hvf_host(&self) -> Option<&ScriptedHvf> {
+        match &self.inner {
+            Inner::Hvf(p) => Some(p.host()),
+            Inner::Kvm(_) | Inner::None(_) => None,
         }
     }
 
@@ -85,6 +102,7 @@ impl MockProbe {
     pub fn balanced(&self) -> bool {
         match &self.inner {
             Inner::Kvm(p) => p.host().account().balanced(),
+            Inner::Hvf(p) => p.host().balanced(),
             Inner::None(_) => true,
         }
     }
@@ -92,6 +110,7 @@ impl MockProbe {
     fn probe(&self) -> &dyn HypervisorProbe {
         match &self.inner {
             Inner::Kvm(p) => p.as_ref(),
+            Inner::Hvf(p) => p.as_ref(),
             Inner::None(p) => p,
         }
     }

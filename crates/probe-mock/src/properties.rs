@@ -169,3 +169,36 @@ proptest! {
         prop_assert_eq!(err.raw(), Some(RawCode::Errno(errno)));
     }
 }
+
+proptest! {
+    /// Any Mac behaviour: no panic, every VM created is destroyed, FAIL always with a
+    /// remedy, a raw hv_return_t that the host really returned, JSON round trips.
+    #[test]
+    fn any_hvf_host_behaviour_is_handled(b in hvf_behaviour(), failure in create_failure()) {
+        let probe = MockProbe::hvf(b.host(), b.options());
+        let report = probe.report();
+        check_report(&report)?;
+        let d = probe.diagnose_create_failure(&failure);
+        prop_assert!(probe.balanced(), "VMs created {} destroyed {}", probe.hvf_host().unwrap().created(), probe.hvf_host().unwrap().destroyed());
+        if let Some(RawCode::HvReturn(v)) = report.error.as_ref().and_then(|e| e.raw()) {
+            prop_assert!(b.injected().contains(&v), "hv_return_t {:#x} was never injected", v);
+        }
+        prop_assert_eq!(&d.original, &failure);
+        let back: Report = serde_json::from_str(&serde_json::to_string(&report).unwrap()).unwrap();
+        prop_assert_eq!(back, report);
+        let back: Diagnosis = serde_json::from_str(&serde_json::to_string(&d).unwrap()).unwrap();
+        prop_assert_eq!(back, d);
+    }
+
+    /// Any failing code at hv_vm_create on an otherwise healthy Mac is the code reported.
+    #[test]
+    fn the_injected_hv_return_is_the_one_reported(v in hv_return().prop_filter("a failure", |v| *v != 0)) {
+        let probe = MockProbe::hvf(crate::ScriptedHvf::apple_silicon().vm_create_returns(v), probe_core::ProbeOptions::default());
+        let r = probe.report();
+        let err = r.error.clone().expect("a failing hv_vm_create makes the Mac unusable");
+        prop_assert_eq!(err.raw(), Some(RawCode::HvReturn(v)));
+        prop_assert_eq!(err.operation(), probe_core::Operation::HvVmCreate);
+        prop_assert!(probe.balanced());
+        check_report(&r)?;
+    }
+}

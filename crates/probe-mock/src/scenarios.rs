@@ -6,7 +6,10 @@ use probe_core::{Backend, CapabilityProfile, Cause, Level, Operation, ProbeOptio
 use probe_kvm::{DeviceNode, Identity};
 
 use crate::MockProbe;
+use crate::hvf::ScriptedHvf;
 use crate::kvm::{Answer, KvmCall, ScriptedKvmHost, USER_UID};
+use probe_core::raw::hv;
+use probe_hvf::{Arch, Entitlement};
 
 /// A named situation on a host, built from a scripted host.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +58,14 @@ fn kvm(host: ScriptedKvmHost) -> MockProbe {
 
 fn kvm_with(host: ScriptedKvmHost, options: ProbeOptions) -> MockProbe {
     MockProbe::kvm(host, options)
+}
+
+fn hvf(host: ScriptedHvf) -> MockProbe {
+    MockProbe::hvf(host, ProbeOptions::default())
+}
+
+fn hvf_with(host: ScriptedHvf, options: ProbeOptions) -> MockProbe {
+    MockProbe::hvf(host, options)
 }
 
 /// No kvm module: the device is missing and the kernel does not list it.
@@ -344,6 +355,126 @@ pub static SCENARIOS: &[Scenario] = &[
         "KVM_CREATE_VM fails with an errno no kernel documents (4242).",
         || { kvm(ScriptedKvmHost::healthy().fail(KvmCall::CreateVm, 4242)) }
     ),
+    scenario!("hvf-healthy", Backend::Hvf, None, "An Apple-silicon Mac on macOS 15 with a signed VMM.", || {
+        hvf(ScriptedHvf::apple_silicon())
+    }),
+    scenario!("hvf-healthy-intel", Backend::Hvf, None, "An Intel Mac (VMX) on macOS 14 with a signed VMM.", || {
+        hvf(ScriptedHvf::intel())
+    }),
+    scenario!(
+        "hvf-pool-exhausted",
+        Backend::Hvf,
+        Some(Cause::AddressSpacesExhausted),
+        "All 128 VM address spaces of the Mac are taken (QEMU, Lima, Docker...): HV_NO_RESOURCES.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_returns(hv::HV_NO_RESOURCES))
+    ),
+    scenario!(
+        "hvf-pool-transient",
+        Backend::Hvf,
+        Some(Cause::AddressSpacesExhausted),
+        "The pool is full once, then a slot frees: a diagnosis finds it cleared.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_sequence([hv::HV_NO_RESOURCES]))
+    ),
+    scenario!(
+        "hvf-entitlement-missing",
+        Backend::Hvf,
+        Some(Cause::EntitlementMissing),
+        "The VMM binary is not signed with com.apple.security.hypervisor: HV_DENIED.",
+        || hvf(ScriptedHvf::apple_silicon().entitlement(Entitlement::Missing).vm_create_returns(hv::HV_DENIED))
+    ),
+    scenario!(
+        "hvf-mac-in-vm",
+        Backend::Hvf,
+        Some(Cause::HostIsVirtualMachine),
+        "A macOS VM (e.g. a hosted CI runner) without nested virtualization: HV_UNSUPPORTED.",
+        || {
+            hvf(ScriptedHvf::apple_silicon()
+                .sysctl("kern.hv_vmm_present", 1)
+                .sysctl_absent("kern.hv_support")
+                .sysctl_absent("kern.hv.supported")
+                .vm_create_returns(hv::HV_UNSUPPORTED))
+        }
+    ),
+    scenario!(
+        "hvf-unsupported",
+        Backend::Hvf,
+        Some(Cause::HypervisorUnsupported),
+        "A physical Mac whose hypervisor answers HV_UNSUPPORTED.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_returns(hv::HV_UNSUPPORTED))
+    ),
+    scenario!(
+        "hvf-rosetta",
+        Backend::Hvf,
+        Some(Cause::RunningUnderRosetta),
+        "An x86_64 VMM build running under Rosetta on Apple silicon.",
+        || {
+            hvf(ScriptedHvf::apple_silicon()
+                .arch(Arch::X86_64)
+                .sysctl("sysctl.proc_translated", 1)
+                .vm_create_returns(hv::HV_UNSUPPORTED))
+        }
+    ),
+    scenario!(
+        "hvf-disabled",
+        Backend::Hvf,
+        Some(Cause::HypervisorDisabled),
+        "The system has disabled the hypervisor (kern.hv_disable = 1).",
+        || hvf(ScriptedHvf::apple_silicon().sysctl("kern.hv_disable", 1).vm_create_returns(hv::HV_UNSUPPORTED))
+    ),
+    scenario!(
+        "hvf-intel-no-vmx",
+        Backend::Hvf,
+        Some(Cause::CpuUnsupported),
+        "An Intel Mac whose CPU lacks what Hypervisor.framework needs: HV_NO_DEVICE.",
+        || {
+            hvf(ScriptedHvf::intel()
+                .string("machdep.cpu.features", "FPU VME DE PSE SSE3")
+                .sysctl("kern.hv_support", 0)
+                .vm_create_returns(hv::HV_NO_DEVICE))
+        }
+    ),
+    scenario!(
+        "hvf-vm-already-owned",
+        Backend::Hvf,
+        Some(Cause::ProcessAlreadyOwnsVm),
+        "Probing inside a VMM that already owns its one VM: HV_BUSY.",
+        || hvf(ScriptedHvf::apple_silicon().owning_a_vm())
+    ),
+    scenario!(
+        "hvf-ipa-too-small",
+        Backend::Hvf,
+        Some(Cause::MemoryLimitExceeded),
+        "2 TiB of guest memory requested; the Mac's guest address space is 40 bits (1 TiB).",
+        || hvf_with(ScriptedHvf::apple_silicon(), ProbeOptions::default().with_memory_mib(2 * 1024 * 1024))
+    ),
+    scenario!(
+        "hvf-too-many-vcpus",
+        Backend::Hvf,
+        Some(Cause::VcpuLimitExceeded),
+        "128 vCPUs requested; the Mac allows 64 per VM.",
+        || hvf_with(ScriptedHvf::apple_silicon(), ProbeOptions::default().with_vcpus(128))
+    ),
+    scenario!(
+        "hvf-generic-error",
+        Backend::Hvf,
+        Some(Cause::HypervisorError),
+        "hv_vm_create fails with the generic HV_ERROR.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_returns(hv::HV_ERROR))
+    ),
+    scenario!(
+        "hvf-illegal-guest-state",
+        Backend::Hvf,
+        Some(Cause::IllegalGuestState),
+        "hv_vm_create fails with HV_ILLEGAL_GUEST_STATE.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_returns(hv::HV_ILLEGAL_GUEST_STATE))
+    ),
+    scenario!(
+        "hvf-unknown-code",
+        Backend::Hvf,
+        Some(Cause::UnexpectedHvReturn),
+        "hv_vm_create fails with 0xfae94010, a code no SDK names.",
+        || hvf(ScriptedHvf::apple_silicon().vm_create_returns(0xfae9_4010_u32 as i32))
+    ),
     scenario!(
         "no-backend",
         Backend::None,
@@ -382,6 +513,14 @@ mod tests {
             }
             assert!(probe.balanced(), "{}: {:?}", s.name, probe.kvm_account());
         }
+    }
+
+    /// Every cause in the taxonomy has a scenario.
+    #[test]
+    fn every_cause_is_covered() {
+        let covered: BTreeSet<Cause> = SCENARIOS.iter().filter_map(|s| s.expected).collect();
+        let missing: Vec<&Cause> = Cause::ALL.iter().filter(|c| !covered.contains(c)).collect();
+        assert!(missing.is_empty(), "no scenario for {missing:?}");
     }
 
     /// Every cause the KVM logic can produce has a scenario.

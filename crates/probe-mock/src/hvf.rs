@@ -2,10 +2,6 @@
 //! sets (any `hv_return_t`, any errno, any sysctl), and counts the VMs the logic
 //! creates and destroys.
 //!
-//! Self-contained on purpose, so that a mock crate can take it over as it is.
-
-#![allow(dead_code)]
-
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -39,6 +35,7 @@ pub struct ScriptedHvf {
     // Accounting.
     creates: AtomicU32,
     destroys: AtomicU32,
+    bad_destroys: AtomicU32,
     entitlement_checks: AtomicU32,
     child_probes: AtomicU32,
     configs: Mutex<Vec<VmConfig>>,
@@ -76,6 +73,7 @@ impl ScriptedHvf {
             vcpu_query_panics: false,
             creates: AtomicU32::new(0),
             destroys: AtomicU32::new(0),
+            bad_destroys: AtomicU32::new(0),
             entitlement_checks: AtomicU32::new(0),
             child_probes: AtomicU32::new(0),
             configs: Mutex::new(Vec::new()),
@@ -141,7 +139,7 @@ impl ScriptedHvf {
 
     /// The next creations return these codes in order, then the default.
     pub fn vm_create_sequence(self, rets: impl IntoIterator<Item = HvReturn>) -> Self {
-        self.create_script.lock().unwrap().extend(rets.into_iter().map(HvCall::vm_create));
+        self.create_script.lock().unwrap_or_else(|e| e.into_inner()).extend(rets.into_iter().map(HvCall::vm_create));
         self
     }
 
@@ -216,12 +214,23 @@ impl ScriptedHvf {
 
     /// The configurations creation was asked for, in order.
     pub fn configs(&self) -> Vec<VmConfig> {
-        self.configs.lock().unwrap().clone()
+        self.configs.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Every VM created was destroyed, and nothing else was destroyed.
+    /// True when every VM created was destroyed, and nothing else was destroyed.
+    pub fn balanced(&self) -> bool {
+        self.created() == self.destroyed() && self.bad_destroys.load(Ordering::SeqCst) == 0
+    }
+
+    /// Panics unless [`ScriptedHvf::balanced`].
     pub fn assert_balanced(&self) {
-        assert_eq!(self.created(), self.destroyed(), "created {} VMs, destroyed {}", self.created(), self.destroyed());
+        assert!(
+            self.balanced(),
+            "created {} VMs, destroyed {}, {} destroys without a VM",
+            self.created(),
+            self.destroyed(),
+            self.bad_destroys.load(Ordering::SeqCst)
+        );
     }
 }
 
@@ -244,13 +253,14 @@ impl HvfHost for ScriptedHvf {
     }
 
     fn vm_create(&self, config: VmConfig) -> HvCall {
-        self.configs.lock().unwrap().push(config);
+        self.configs.lock().unwrap_or_else(|e| e.into_inner()).push(config);
         let live = self.created() > self.destroyed();
         if self.owns_vm || live {
             // One VM per process.
             return HvCall::vm_create(hv::HV_BUSY);
         }
-        let call = self.create_script.lock().unwrap().pop_front().unwrap_or(self.create_default);
+        let call =
+            self.create_script.lock().unwrap_or_else(|e| e.into_inner()).pop_front().unwrap_or(self.create_default);
         if call.created() {
             self.creates.fetch_add(1, Ordering::SeqCst);
         }
@@ -259,7 +269,10 @@ impl HvfHost for ScriptedHvf {
 
     fn vm_destroy(&self) -> HvReturn {
         if self.created() <= self.destroyed() {
-            panic!("hv_vm_destroy without a VM: the logic destroyed more than it created");
+            // The logic destroyed more than it created: recorded, and the call fails
+            // as the framework's would.
+            self.bad_destroys.fetch_add(1, Ordering::SeqCst);
+            return hv::HV_BAD_ARGUMENT;
         }
         self.destroys.fetch_add(1, Ordering::SeqCst);
         self.destroy_ret
