@@ -76,6 +76,9 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A task failed for a reason it states.
+    #[error("{0}")]
+    Task(String),
     /// An external command failed.
     #[error("`{command}` failed: {detail}")]
     Command {
@@ -84,4 +87,11 @@ pub enum Error {
         /// Its exit status and output, or why it could not start.
         detail: String,
     },
+}
+
+impl Error {
+    /// A failure described by a message.
+    pub fn msg(message: impl Into<String>) -> Self {
+        Error::Task(message.into())
+    }
 }

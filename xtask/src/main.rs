@@ -7,7 +7,11 @@
 #![forbid(unsafe_code)]
 
 mod bindgen;
+mod ci;
 mod error;
+#[cfg(target_os = "linux")]
+mod fault;
+mod matrix;
 mod sign;
 
 use std::path::{Path, PathBuf};
@@ -32,6 +36,15 @@ enum Task {
     Bindgen(bindgen::Args),
     /// Ad-hoc sign a binary with the hypervisor entitlement (macOS only).
     Sign(sign::Args),
+    /// Run the hardware and fault matrix against the real hvprobe binary.
+    Matrix(matrix::Args),
+    /// Run everything CI checks, in one command.
+    Ci(ci::Args),
+    /// Run a command under a seccomp filter that makes chosen ioctls fail (used by the
+    /// matrix).
+    #[cfg(target_os = "linux")]
+    #[command(hide = true)]
+    FaultExec(fault::Args),
 }
 
 /// The workspace root (the parent of this crate's directory).
@@ -47,6 +60,10 @@ fn run(task: Task) -> Result<(), Error> {
     match task {
         Task::Bindgen(args) => bindgen::run(&root, &args),
         Task::Sign(args) => sign::run(&root, &args),
+        Task::Matrix(args) => matrix::run(&root, &args),
+        Task::Ci(args) => ci::run(&root, &args),
+        #[cfg(target_os = "linux")]
+        Task::FaultExec(args) => fault::run(&args),
     }
 }
 
@@ -84,7 +101,9 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(Cli::try_parse_from(["xtask", "sign"]).is_err());
-        assert!(Cli::try_parse_from(["xtask", "matrix"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "matrix", "--format", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["xtask", "matrix", "--format", "xml"]).is_err());
+        assert!(Cli::try_parse_from(["xtask", "nope"]).is_err());
     }
 
     #[test]
