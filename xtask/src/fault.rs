@@ -5,7 +5,9 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use seccompiler::{BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+};
 
 use crate::Error;
 
@@ -117,6 +119,9 @@ mod tests {
     fn programs_compile() {
         let p = program(&[IoctlFault { request: 0xae01, arg: None, errno: 16 }]).unwrap();
         assert!(!p.is_empty());
-        assert!(program(&[IoctlFault { request: 1, arg: None, errno: 1 }, IoctlFault { request: 2, arg: None, errno: 2 }]).is_err());
+        assert!(
+            program(&[IoctlFault { request: 1, arg: None, errno: 1 }, IoctlFault { request: 2, arg: None, errno: 2 }])
+                .is_err()
+        );
     }
 }

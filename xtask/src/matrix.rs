@@ -112,7 +112,14 @@ const fn usable(exit: i32) -> Expect {
 }
 
 const fn fails(kind: &'static str, cause: &'static str, raw_kind: &'static str, raw: i64) -> Expect {
-    Expect { exit: 1, outcome: "not_usable", kind: Some(kind), cause: Some(cause), raw: Some((raw_kind, raw)), detail: None }
+    Expect {
+        exit: 1,
+        outcome: "not_usable",
+        kind: Some(kind),
+        cause: Some(cause),
+        raw: Some((raw_kind, raw)),
+        detail: None,
+    }
 }
 
 const fn diagnosed(verdict: &'static str, exit: i32, cause: &'static str, raw: i64) -> Expect {
@@ -304,7 +311,10 @@ fn rows() -> Vec<Row> {
         mac(
             "macOS: second VM in one process (HV_BUSY)",
             Run::Diagnose(&["--hv", "HV_BUSY"]),
-            Expect { raw: Some(("hv_return", -85_377_022)), ..diagnosed("cause_elsewhere", 0, "process_already_owns_vm", 0) },
+            Expect {
+                raw: Some(("hv_return", -85_377_022)),
+                ..diagnosed("cause_elsewhere", 0, "process_already_owns_vm", 0)
+            },
         ),
         mac(
             "macOS: address-space pool full (HV_NO_RESOURCES)",
@@ -419,8 +429,10 @@ fn command(row: &Row, hvprobe: &Path, xtask: &Path, t: &mut Teardown) -> Result<
             let dir = temp_dir(t, "stale")?;
             let groups = std::fs::read_to_string("/etc/group").map_err(|e| Error::msg(format!("/etc/group: {e}")))?;
             let group = dir.join("group");
-            std::fs::write(&group, format!("{groups}hvmatrix:x:4243:nobody\n")).map_err(|e| Error::msg(e.to_string()))?;
-            std::fs::set_permissions(&group, std::fs::Permissions::from_mode(0o644)).map_err(|e| Error::msg(e.to_string()))?;
+            std::fs::write(&group, format!("{groups}hvmatrix:x:4243:nobody\n"))
+                .map_err(|e| Error::msg(e.to_string()))?;
+            std::fs::set_permissions(&group, std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::msg(e.to_string()))?;
             let node = dir.join("kvm");
             args.extend(["--device".to_owned(), node.display().to_string()]);
             let mut c = Command::new("unshare");
@@ -454,7 +466,8 @@ fn command(row: &Row, hvprobe: &Path, xtask: &Path, t: &mut Teardown) -> Result<
             let cg = root.join(format!("{PREFIX}-{}", std::process::id()));
             std::fs::create_dir(&cg).map_err(|e| Error::msg(format!("{}: {e}", cg.display())))?;
             t.cgroups.push(cg.clone());
-            std::fs::write(cg.join("devices.deny"), "c 10:232 rwm").map_err(|e| Error::msg(format!("devices.deny: {e}")))?;
+            std::fs::write(cg.join("devices.deny"), "c 10:232 rwm")
+                .map_err(|e| Error::msg(format!("devices.deny: {e}")))?;
             sh(format!("echo $$ > {}/cgroup.procs && exec {exe} {}", cg.display(), quote(&args)))
         }
         Setup::Seccomp { ioctl, arg, errno } => {
@@ -468,8 +481,17 @@ fn command(row: &Row, hvprobe: &Path, xtask: &Path, t: &mut Teardown) -> Result<
         }
         Setup::StraceEintr { when } => {
             let mut c = Command::new("strace");
-            c.args(["-f", "-o", "/dev/null", "-e", "trace=ioctl", "-e", &format!("inject=ioctl:error=EINTR:when={when}"), &exe])
-                .args(&args);
+            c.args([
+                "-f",
+                "-o",
+                "/dev/null",
+                "-e",
+                "trace=ioctl",
+                "-e",
+                &format!("inject=ioctl:error=EINTR:when={when}"),
+                &exe,
+            ])
+            .args(&args);
             c
         }
         Setup::LowNofile => sh(format!("exec 0<&-; ulimit -n 3; exec {exe} {}", quote(&args))),
@@ -525,7 +547,10 @@ fn compare(row: &Row, code: i32, v: &Value) -> Result<String, String> {
         let detail = if place == "error" {
             err["detail"].as_str().unwrap_or("").to_owned()
         } else {
-            v["checks"].as_array().and_then(|cs| cs.iter().find(|c| c["id"] == place)).map_or(String::new(), |c| c["detail"].as_str().unwrap_or("").to_owned())
+            v["checks"]
+                .as_array()
+                .and_then(|cs| cs.iter().find(|c| c["id"] == place))
+                .map_or(String::new(), |c| c["detail"].as_str().unwrap_or("").to_owned())
         };
         if !detail.contains(text) {
             problems.push(format!("{place} detail `{detail}` lacks `{text}`"));
@@ -585,7 +610,10 @@ pub fn run(root: &Path, args: &Args) -> Result<(), Error> {
     for row in rows().iter().filter(|r| args.filter.as_ref().is_none_or(|f| r.name.contains(f.as_str()))) {
         let t0 = Instant::now();
         let skip = if row.os != this_os {
-            Some(format!("needs {}", if row.os == Os::Macos { "macOS (a Mac with Hypervisor.framework)" } else { "Linux" }))
+            Some(format!(
+                "needs {}",
+                if row.os == Os::Macos { "macOS (a Mac with Hypervisor.framework)" } else { "Linux" }
+            ))
         } else if row.root && !root_user {
             Some("needs root to produce the fault".to_owned())
         } else if row.kvm && !kvm {
