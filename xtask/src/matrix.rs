@@ -5,9 +5,10 @@
 //! Everything a row creates is torn down, even when it fails.
 
 use std::fmt::Write as _;
+use std::io::BufRead;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -46,7 +47,16 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Os {
     Linux,
-    Macos,
+    /// A physical Mac.
+    MacPhysical,
+    /// A Mac that is itself a VM (`kern.hv_vmm_present` = 1), such as a hosted CI runner.
+    MacVirtual,
+}
+
+impl Os {
+    fn is_mac(self) -> bool {
+        matches!(self, Os::MacPhysical | Os::MacVirtual)
+    }
 }
 
 /// How a row sets up its fault.
@@ -71,8 +81,16 @@ enum Setup {
     StraceEintr { when: &'static str },
     /// RLIMIT_NOFILE at 3 with stdin closed: the loader still runs, open() gets EMFILE.
     LowNofile,
-    /// Runs only on a Mac.
-    Mac,
+    /// A copy of hvprobe ad-hoc signed with the hypervisor entitlement.
+    MacSigned,
+    /// A copy of hvprobe ad-hoc signed without the entitlement.
+    MacNoEntitlement,
+    /// A signed program that owns its one VM, then runs the probe in the same process.
+    MacOwningVm,
+    /// Signed holder processes fill the address-space pool until HV_NO_RESOURCES.
+    MacPoolFull,
+    /// The pool is filled, then one holder exits.
+    MacPoolSlotFreed,
 }
 
 /// What the row runs.
@@ -300,29 +318,45 @@ fn rows() -> Vec<Row> {
             expect: diagnosed("hypervisor_cause", 1, cause, i64::from(errno)),
         });
     }
-    let mac = |name, run, expect| Row { name, os: Os::Macos, root: false, kvm: false, setup: Setup::Mac, run, expect };
+    let mac = |name, os, setup, run, expect| Row { name, os, root: false, kvm: false, setup, run, expect };
     rows.extend([
-        mac("macOS: signed test binary (healthy)", CHECK, usable(0)),
+        mac("macOS: signed binary (healthy)", Os::MacPhysical, Setup::MacSigned, CHECK, usable(0)),
         mac(
-            "macOS: unsigned binary (HV_DENIED)",
+            "macOS VM: signed binary (HV_UNSUPPORTED, host is a VM)",
+            Os::MacVirtual,
+            Setup::MacSigned,
+            CHECK,
+            fails("unavailable", "host_is_virtual_machine", "hv_return", -85_377_009),
+        ),
+        mac(
+            "macOS: binary without the entitlement (HV_DENIED)",
+            Os::MacPhysical,
+            Setup::MacNoEntitlement,
             CHECK,
             fails("permission_denied", "entitlement_missing", "hv_return", -85_377_017),
         ),
         mac(
             "macOS: second VM in one process (HV_BUSY)",
-            Run::Diagnose(&["--hv", "HV_BUSY"]),
-            Expect {
-                raw: Some(("hv_return", -85_377_022)),
-                ..diagnosed("cause_elsewhere", 0, "process_already_owns_vm", 0)
-            },
+            Os::MacPhysical,
+            Setup::MacOwningVm,
+            CHECK,
+            fails("busy", "process_already_owns_vm", "hv_return", -85_377_022),
         ),
         mac(
             "macOS: address-space pool full (HV_NO_RESOURCES)",
-            CHECK,
-            fails("resource_exhausted", "address_spaces_exhausted", "hv_return", -85_377_019),
+            Os::MacPhysical,
+            Setup::MacPoolFull,
+            Run::Diagnose(&["--hv", "HV_NO_RESOURCES"]),
+            Expect {
+                raw: Some(("hv_return", -85_377_019)),
+                detail: Some(("error", "kern.hv.max_address_spaces")),
+                ..diagnosed("hypervisor_cause", 1, "address_spaces_exhausted", 0)
+            },
         ),
         mac(
             "macOS: one pool slot freed (transient)",
+            Os::MacPhysical,
+            Setup::MacPoolSlotFreed,
             Run::Diagnose(&["--hv", "HV_NO_RESOURCES"]),
             Expect {
                 raw: Some(("hv_return", -85_377_019)),
@@ -362,10 +396,19 @@ fn describe(e: &Expect) -> String {
 struct Teardown {
     dirs: Vec<PathBuf>,
     cgroups: Vec<PathBuf>,
+    /// VM holders: closing stdin makes each destroy its VM and exit.
+    children: Vec<Child>,
 }
 
 impl Drop for Teardown {
     fn drop(&mut self) {
+        for mut c in self.children.drain(..) {
+            drop(c.stdin.take());
+            if c.wait_timeout_or_kill().is_err() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
         for c in self.cgroups.drain(..) {
             let _ = std::fs::remove_dir(&c);
         }
@@ -395,6 +438,82 @@ fn public_copy(t: &mut Teardown, hvprobe: &Path) -> Result<PathBuf, Error> {
     Ok(exe)
 }
 
+/// Waits up to five seconds for a child, then reports it as stuck.
+trait WaitOrKill {
+    fn wait_timeout_or_kill(&mut self) -> std::io::Result<()>;
+}
+
+impl WaitOrKill for Child {
+    fn wait_timeout_or_kill(&mut self) -> std::io::Result<()> {
+        let until = Instant::now() + std::time::Duration::from_secs(5);
+        while Instant::now() < until {
+            if self.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        Err(std::io::Error::other("child did not exit"))
+    }
+}
+
+/// Ad-hoc signs `path`, with the hypervisor entitlement or without.
+fn codesign(root: &Path, path: &Path, entitled: bool) -> Result<(), Error> {
+    let mut c = Command::new("codesign");
+    c.args(["--sign", "-", "--force"]);
+    if entitled {
+        c.arg("--entitlements").arg(root.join("hvf.entitlements"));
+    }
+    let out = c.arg(path).output().map_err(|e| Error::msg(format!("codesign: {e}")))?;
+    if !out.status.success() {
+        return Err(Error::msg(format!(
+            "codesign {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// A signed copy of `exe` in a row's temporary directory.
+fn signed_copy(root: &Path, t: &mut Teardown, exe: &Path, entitled: bool) -> Result<PathBuf, Error> {
+    let copy = public_copy(t, exe)?;
+    codesign(root, &copy, entitled)?;
+    Ok(copy)
+}
+
+/// `sysctl -n NAME` as an integer.
+fn sysctl_n(name: &str) -> Option<i64> {
+    let out = Command::new("sysctl").args(["-n", name]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+const HV_NO_RESOURCES: i64 = -85_377_019;
+
+/// Starts signed VM holders until one gets HV_NO_RESOURCES (the pool is full), at most
+/// the pool's size plus a few. The holders stay in `t` until the row ends.
+fn fill_pool(root: &Path, t: &mut Teardown, examples: &Path) -> Result<(), Error> {
+    let holder = signed_copy(root, t, &examples.join("hvf_hold_vm"), true)?;
+    let limit = sysctl_n("kern.hv.max_address_spaces").unwrap_or(128);
+    for _ in 0..limit + 8 {
+        let mut child = Command::new(&holder)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .map_err(|e| Error::msg(format!("starting a VM holder: {e}")))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        t.children.push(child);
+        match line.trim().parse::<i64>() {
+            Ok(0) => {}
+            Ok(HV_NO_RESOURCES) => return Ok(()),
+            other => return Err(Error::msg(format!("a VM holder answered {other:?} instead of 0 or HV_NO_RESOURCES"))),
+        }
+    }
+    Err(Error::msg(format!("the pool did not fill after {} VMs", limit + 8)))
+}
+
 fn sh(script: String) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c").arg(script);
@@ -405,8 +524,18 @@ fn quote(args: &[String]) -> String {
     args.iter().map(|a| format!("'{}'", a.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ")
 }
 
+/// Paths a row's command needs.
+struct Tools<'a> {
+    root: &'a Path,
+    hvprobe: &'a Path,
+    xtask: &'a Path,
+    /// `target/debug/examples` of probe-hvf (macOS).
+    examples: &'a Path,
+}
+
 /// The command that runs `hvprobe_args` under the row's fault.
-fn command(row: &Row, hvprobe: &Path, xtask: &Path, t: &mut Teardown) -> Result<Command, Error> {
+fn command(row: &Row, tools: &Tools<'_>, t: &mut Teardown) -> Result<Command, Error> {
+    let Tools { root, hvprobe, xtask, examples } = *tools;
     let mut args: Vec<String> = match row.run {
         Run::Check(a) => ["check", "--format", "json"].iter().chain(a).map(|s| (*s).to_owned()).collect(),
         Run::Diagnose(a) => ["diagnose", "--format", "json"].iter().chain(a).map(|s| (*s).to_owned()).collect(),
@@ -495,7 +624,27 @@ fn command(row: &Row, hvprobe: &Path, xtask: &Path, t: &mut Teardown) -> Result<
             c
         }
         Setup::LowNofile => sh(format!("exec 0<&-; ulimit -n 3; exec {exe} {}", quote(&args))),
-        Setup::Mac => return Err(Error::msg("macOS row")),
+        Setup::MacSigned | Setup::MacNoEntitlement => {
+            let copy = signed_copy(root, t, hvprobe, matches!(row.setup, Setup::MacSigned))?;
+            let mut c = Command::new(copy);
+            c.args(&args);
+            c
+        }
+        Setup::MacOwningVm => Command::new(signed_copy(root, t, &examples.join("hvf_probe_while_owning"), true)?),
+        Setup::MacPoolFull | Setup::MacPoolSlotFreed => {
+            let copy = signed_copy(root, t, hvprobe, true)?;
+            fill_pool(root, t, examples)?;
+            if matches!(row.setup, Setup::MacPoolSlotFreed) {
+                // The holder that got HV_NO_RESOURCES holds nothing; free a real slot.
+                let last = t.children.len().saturating_sub(2);
+                let mut freed = t.children.remove(last);
+                drop(freed.stdin.take());
+                freed.wait().map_err(|e| Error::msg(format!("waiting for a VM holder: {e}")))?;
+            }
+            let mut c = Command::new(copy);
+            c.args(&args);
+            c
+        }
     })
 }
 
@@ -582,38 +731,53 @@ fn leftovers() -> Vec<String> {
     found
 }
 
-fn build_hvprobe(root: &Path) -> Result<PathBuf, Error> {
+fn build(root: &Path, what: &[&str]) -> Result<PathBuf, Error> {
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .args(["build", "--quiet", "-p", "hvprobe"])
+        .args(["build", "--quiet"])
+        .args(what)
         .current_dir(root)
         .status()
         .map_err(|e| Error::msg(format!("cargo build: {e}")))?;
     if !status.success() {
-        return Err(Error::msg("cargo build -p hvprobe failed"));
+        return Err(Error::msg(format!("cargo build {} failed", what.join(" "))));
     }
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-    Ok(target.join("debug").join("hvprobe"))
+    Ok(target.join("debug"))
 }
 
 /// Runs the matrix; an error when any row fails.
 pub fn run(root: &Path, args: &Args) -> Result<(), Error> {
     let hvprobe = match &args.hvprobe {
         Some(p) => p.clone(),
-        None => build_hvprobe(root)?,
+        None => build(root, &["-p", "hvprobe"])?.join("hvprobe"),
+    };
+    let examples = if cfg!(target_os = "macos") {
+        build(root, &["-p", "probe-hvf", "--examples"])?.join("examples")
+    } else {
+        PathBuf::new()
     };
     let xtask = std::env::current_exe().map_err(|e| Error::msg(format!("own path: {e}")))?;
+    let tools = Tools { root, hvprobe: &hvprobe, xtask: &xtask, examples: &examples };
     let root_user = is_root();
     let kvm = Path::new("/dev/kvm").exists();
-    let this_os = if cfg!(target_os = "macos") { Os::Macos } else { Os::Linux };
+    let this_os = if !cfg!(target_os = "macos") {
+        Os::Linux
+    } else if sysctl_n("kern.hv_vmm_present") == Some(1) {
+        Os::MacVirtual
+    } else {
+        Os::MacPhysical
+    };
     let started = Instant::now();
     let mut outcomes = Vec::new();
     for row in rows().iter().filter(|r| args.filter.as_ref().is_none_or(|f| r.name.contains(f.as_str()))) {
         let t0 = Instant::now();
         let skip = if row.os != this_os {
-            Some(format!(
-                "needs {}",
-                if row.os == Os::Macos { "macOS (a Mac with Hypervisor.framework)" } else { "Linux" }
-            ))
+            Some(match (row.os, this_os) {
+                (Os::Linux, _) => "needs Linux".to_owned(),
+                (os, Os::Linux) if os.is_mac() => "needs macOS (a Mac with Hypervisor.framework)".to_owned(),
+                (Os::MacPhysical, _) => "needs a physical Mac; this Mac is a VM (kern.hv_vmm_present = 1)".to_owned(),
+                _ => "needs a Mac that is a VM; this one is physical".to_owned(),
+            })
         } else if row.root && !root_user {
             Some("needs root to produce the fault".to_owned())
         } else if row.kvm && !kvm {
@@ -622,11 +786,13 @@ pub fn run(root: &Path, args: &Args) -> Result<(), Error> {
             None
         };
         let (result, observed, reason) = match skip {
-            Some(why) if row.os == this_os && args.require_all => ("FAIL", "did not run".to_owned(), Some(why)),
+            Some(why) if row.os == Os::Linux && this_os == Os::Linux && args.require_all => {
+                ("FAIL", "did not run".to_owned(), Some(why))
+            }
             Some(why) => ("SKIP", "-".to_owned(), Some(why)),
             None => {
                 let mut teardown = Teardown::default();
-                let outcome = command(row, &hvprobe, &xtask, &mut teardown).and_then(|mut c| {
+                let outcome = command(row, &tools, &mut teardown).and_then(|mut c| {
                     c.env("NO_COLOR", "1").output().map_err(|e| Error::msg(format!("cannot run the row: {e}")))
                 });
                 drop(teardown);
@@ -711,7 +877,7 @@ mod tests {
         let rows = rows();
         let linux = rows.iter().filter(|r| r.os == Os::Linux).count();
         assert!(linux >= 16, "{linux} Linux rows");
-        assert!(rows.iter().filter(|r| r.os == Os::Macos).count() >= 5);
+        assert!(rows.iter().filter(|r| r.os.is_mac()).count() >= 5);
         let mut names: Vec<&str> = rows.iter().map(|r| r.name).collect();
         names.sort_unstable();
         names.dedup();

@@ -41,6 +41,8 @@ fn junk_arguments_are_usage_errors() {
     assert!(err.contains("firecracker"), "says what is accepted: {err}");
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn json_contract() {
     let o = run(&["check", "--format", "json", "--device", "/dev/null"]);
@@ -66,6 +68,8 @@ fn json_contract() {
     assert!(!e["remedies"].as_array().unwrap().is_empty());
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn human_table_names_the_failure_and_remedy() {
     let (code, out, _) = parts(&run(&["check", "--device", "/dev/null"]));
@@ -74,6 +78,8 @@ fn human_table_names_the_failure_and_remedy() {
     assert!(!out.contains('\x1b'), "no colour when not a terminal");
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn usable_host_exits_zero_in_both_formats() {
     if !kvm_present() {
@@ -93,6 +99,8 @@ fn usable_host_exits_zero_in_both_formats() {
     assert_eq!(run_check["status"], "PASS", "{run_check}");
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn too_many_vcpus_is_not_usable() {
     if !kvm_present() {

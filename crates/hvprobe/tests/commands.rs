@@ -70,6 +70,8 @@ fn explain_rejects_junk() {
     assert!(err.contains("expected a name") && err.contains("0xfae94005"), "says what is accepted: {err}");
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn diagnose_reads_codes_and_vmm_log_lines() {
     if !kvm_present() {
@@ -112,6 +114,8 @@ fn diagnose_reads_codes_and_vmm_log_lines() {
     assert!(out.contains("The VMM reported: EINVAL (22)") && out.contains("Verdict: cause_elsewhere"), "{out}");
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn diagnose_on_a_failing_device_names_the_cause() {
     let o = run(&["diagnose", "--errno", "22", "--device", "/dev/null", "--format", "json"]);
@@ -142,6 +146,8 @@ fn diagnose_rejects_junk() {
     }
 }
 
+/// KVM-specific: Linux only.
+#[cfg(target_os = "linux")]
 #[test]
 fn holders_lists_in_both_formats() {
     let o = run(&["holders", "--format", "json"]);

@@ -6,6 +6,8 @@
 //! They need root (to drop privileges, make namespaces and cgroups) and /dev/kvm. They
 //! skip with a loud message only when those are missing.
 
+#![cfg(target_os = "linux")]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt;
