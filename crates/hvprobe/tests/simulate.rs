@@ -38,6 +38,18 @@ fn every_scenario_in_every_format() {
             assert!(!v["error"]["remedies"].as_array().unwrap().is_empty(), "{name}");
         }
 
+        let (code, nfd, _) = parts(&run(&["check", "--simulate", name, "--format", "nfd"]));
+        assert_eq!(code, want_code, "{name} nfd");
+        assert!(nfd.contains(&format!("hvprobe-usable={}", expected.is_none())), "{name}: {nfd}");
+        assert!(nfd.contains("hvprobe-simulated=true"), "{name}: {nfd}");
+
+        let (code, prom, _) = parts(&run(&["check", "--simulate", name, "--format", "prometheus"]));
+        assert_eq!(code, want_code, "{name} prometheus");
+        assert!(prom.contains("simulated=\"true\""), "{name}: {prom}");
+        if let Some(cause) = expected {
+            assert!(prom.contains(&format!("cause=\"{cause}\"")), "{name}: {prom}");
+        }
+
         let (code, out, _) = parts(&run(&["check", "--simulate", name]));
         assert_eq!(code, want_code, "{name}");
         assert!(out.contains("SIMULATED"), "{name}: {out}");
