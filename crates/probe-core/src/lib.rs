@@ -38,5 +38,6 @@ pub use options::{CapabilityProfile, ProbeOptions, UnknownProfile};
 pub use probe::{HypervisorProbe, NoBackendProbe};
 pub use raw::RawCode;
 pub use report::{
-    Backend, Check, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict, VmHolder, VmHolders,
+    Backend, Check, CheckList, HostFacts, Level, Limits, NotUsable, Report, SCHEMA_VERSION, Status, Verdict, VmHolder,
+    VmHolders,
 };

@@ -167,6 +167,54 @@ impl Check {
     }
 }
 
+/// The checks a backend has run so far, and the first blocking error: what a backend
+/// builds a [`Report`] from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CheckList {
+    /// The checks, in the order run.
+    pub checks: Vec<Check>,
+    /// The error of the first FAIL.
+    pub error: Option<ProbeError>,
+}
+
+impl CheckList {
+    /// An empty list with room for `n` checks.
+    pub fn with_capacity(n: usize) -> Self {
+        CheckList { checks: Vec::with_capacity(n), error: None }
+    }
+
+    /// Adds a check as it is (a FAIL added this way does not set the error).
+    pub fn push(&mut self, check: Check) {
+        self.checks.push(check);
+    }
+
+    /// Adds a passing check.
+    pub fn pass(&mut self, id: &str, title: &str, detail: impl Into<String>) {
+        self.checks.push(Check::pass(id, title, detail));
+    }
+
+    /// Adds a skipped check.
+    pub fn skip(&mut self, id: &str, title: &str, why: impl Into<String>) {
+        self.checks.push(Check::skip(id, title, why));
+    }
+
+    /// Adds a warning.
+    pub fn warn(&mut self, id: &str, title: &str, error: ProbeError) {
+        self.checks.push(Check::warn(id, title, &error));
+    }
+
+    /// Adds a failing check; the first one's error becomes the blocking error.
+    pub fn fail(&mut self, id: &str, title: &str, error: ProbeError) {
+        self.checks.push(Check::fail(id, title, &error));
+        self.error.get_or_insert(error);
+    }
+
+    /// Whether a check with this id was added.
+    pub fn contains(&self, id: &str) -> bool {
+        self.checks.iter().any(|c| c.id == id)
+    }
+}
+
 /// The overall answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

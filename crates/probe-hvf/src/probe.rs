@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use probe_core::raw::hv;
 use probe_core::{
-    Backend, Cause, Check, CreateFailure, Diagnosis, DiagnosisVerdict, HypervisorProbe, Limits, Operation, ProbeError,
-    ProbeOptions, RawCode, Report, Status,
+    Backend, Cause, Check, CheckList, CreateFailure, Diagnosis, DiagnosisVerdict, HypervisorProbe, Limits, Operation,
+    ProbeError, ProbeOptions, RawCode, Report, Status,
 };
 
 use crate::evidence::{self, Evidence, IpaLimits, describe_ipa, explain_create, show, sysctl};
@@ -157,37 +157,36 @@ struct IpaReading {
 
 /// Checks as they are run, and the first blocking error.
 struct Steps {
-    checks: Vec<Check>,
-    error: Option<ProbeError>,
+    list: CheckList,
     /// A VM was created: evidence that says "unusable" is then only a warning.
     created: bool,
 }
 
+impl std::ops::Deref for Steps {
+    type Target = CheckList;
+    fn deref(&self) -> &CheckList {
+        &self.list
+    }
+}
+
+impl std::ops::DerefMut for Steps {
+    fn deref_mut(&mut self) -> &mut CheckList {
+        &mut self.list
+    }
+}
+
 impl Steps {
-    fn pass(&mut self, id: &str, title: &str, detail: impl Into<String>) {
-        self.checks.push(Check::pass(id, title, detail));
-    }
     fn pass_raw(&mut self, id: &str, title: &str, detail: impl Into<String>, raw: RawCode) {
-        self.checks.push(Check::pass(id, title, detail).with_raw(raw));
-    }
-    fn skip(&mut self, id: &str, title: &str, why: impl Into<String>) {
-        self.checks.push(Check::skip(id, title, why));
-    }
-    fn warn(&mut self, id: &str, title: &str, error: ProbeError) {
-        self.checks.push(Check::warn(id, title, &error));
-    }
-    fn fail(&mut self, id: &str, title: &str, error: ProbeError) {
-        self.checks.push(Check::fail(id, title, &error));
-        self.error.get_or_insert(error);
+        self.list.push(Check::pass(id, title, detail).with_raw(raw));
     }
     /// A FAIL from host evidence, unless a VM was created anyway (then a WARN: the
     /// hypervisor's own answer wins over a sysctl).
     fn evidence_fail(&mut self, id: &str, title: &str, error: ProbeError) {
         if self.created {
             let detail = format!("{}; yet hv_vm_create succeeded", error.detail());
-            self.warn(id, title, error.with_detail(detail));
+            self.list.warn(id, title, error.with_detail(detail));
         } else {
-            self.fail(id, title, error);
+            self.list.fail(id, title, error);
         }
     }
 }
@@ -620,7 +619,7 @@ impl<H: HvfHost> HypervisorProbe for HvfProbe<H> {
         let created = matches!(&repro, Ok(r) if r.created());
         let (creation_checks, creation_error) = self.creation_checks(&ev, &repro, ipa.limits);
 
-        let mut s = Steps { checks: Vec::with_capacity(12), error: None, created };
+        let mut s = Steps { list: CheckList::with_capacity(12), created };
         let mut limits = Limits::default();
         self.check_arch(&ev, &mut s);
         self.check_rosetta(&ev, &mut s);
@@ -631,14 +630,14 @@ impl<H: HvfHost> HypervisorProbe for HvfProbe<H> {
         self.check_pool(&ev, creation_error.as_ref(), &mut s, &mut limits);
         self.check_ipa(&ev, &ipa, config, &mut s, &mut limits);
         self.check_el2(&ev, el2, &mut s);
-        s.checks.extend(creation_checks);
+        s.list.checks.extend(creation_checks);
         self.check_vcpus(vcpus, &mut s, &mut limits);
 
         // The hypervisor's own answer, with its raw code, is the blocking error when
         // it refused; otherwise the first failing check.
-        let error = creation_error.or(s.error);
+        let error = creation_error.or(s.list.error);
         let facts = evidence::host_facts(host, &ev, el2);
-        let mut report = Report::new(Backend::Hvf, self.options.level, s.checks, facts, limits, error);
+        let mut report = Report::new(Backend::Hvf, self.options.level, s.list.checks, facts, limits, error);
         report.simulated = host.is_simulated();
         report.elapsed_us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         report

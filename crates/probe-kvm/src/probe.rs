@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use kvm_bindings as kb;
 use probe_core::{
-    Backend, Cause, Check, CreateFailure, Diagnosis, HostFacts, HypervisorProbe, Level, Limits, Operation, ProbeError,
-    ProbeOptions, RawCode, Report,
+    Backend, Cause, Check, CheckList, CreateFailure, Diagnosis, HostFacts, HypervisorProbe, Level, Limits, Operation,
+    ProbeError, ProbeOptions, RawCode, Report,
 };
 
 use crate::caps;
@@ -73,28 +73,6 @@ struct Owned<'h, H: KvmHost + ?Sized> {
 impl<H: KvmHost + ?Sized> Drop for Owned<'_, H> {
     fn drop(&mut self) {
         self.host.close(self.fd);
-    }
-}
-
-/// Checks as they are run, and the first blocking error.
-struct Steps {
-    checks: Vec<Check>,
-    error: Option<ProbeError>,
-}
-
-impl Steps {
-    fn pass(&mut self, id: &str, title: &str, detail: String) {
-        self.checks.push(Check::pass(id, title, detail));
-    }
-    fn skip(&mut self, id: &str, title: &str, why: &str) {
-        self.checks.push(Check::skip(id, title, why));
-    }
-    fn warn(&mut self, id: &str, title: &str, error: ProbeError) {
-        self.checks.push(Check::warn(id, title, &error));
-    }
-    fn fail(&mut self, id: &str, title: &str, error: ProbeError) {
-        self.checks.push(Check::fail(id, title, &error));
-        self.error.get_or_insert(error);
     }
 }
 
@@ -309,7 +287,7 @@ impl<H: KvmHost> KvmProbe<H> {
         Some(Ok(ok.join("; ")))
     }
 
-    fn rlimits(&self, limits: &mut Limits, steps: &mut Steps) {
+    fn rlimits(&self, limits: &mut Limits, steps: &mut CheckList) {
         let nofile = self.host.rlimit(Rlimit::Nofile);
         let memlock = self.host.rlimit(Rlimit::Memlock);
         let (soft, hard) = match nofile {
@@ -387,7 +365,7 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
         let started = Instant::now();
         let o = &self.options;
         let host = &self.host;
-        let mut s = Steps { checks: Vec::with_capacity(10), error: None };
+        let mut s = CheckList::with_capacity(10);
         let mut limits = Limits::default();
         let path = o.device.display();
 
@@ -430,7 +408,7 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
 
         let kvm = kvm.and_then(|kvm| match self.api_version(&kvm) {
             Ok(v) => {
-                s.checks.push(
+                s.push(
                     Check::pass(check_id::API_VERSION, T_API, format!("KVM_GET_API_VERSION returned {v}"))
                         .with_raw(RawCode::Returned(v.into())),
                 );
@@ -441,7 +419,7 @@ impl<H: KvmHost> HypervisorProbe for KvmProbe<H> {
                 None
             }
         });
-        if kvm.is_none() && !s.checks.iter().any(|c| c.id == check_id::API_VERSION) {
+        if kvm.is_none() && !s.contains(check_id::API_VERSION) {
             s.skip(check_id::API_VERSION, T_API, "the device was not opened");
         }
 
