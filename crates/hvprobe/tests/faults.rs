@@ -122,6 +122,31 @@ fn stale_group_session_is_told_apart_from_missing_membership() {
 }
 
 #[test]
+fn acl_for_another_user_is_read_and_named() {
+    if !ready("acl_for_another_user_is_read_and_named") {
+        return;
+    }
+    if Command::new("setfacl").arg("--version").output().is_err() {
+        eprintln!("SKIPPED acl_for_another_user_is_read_and_named: setfacl missing (Debian package acl)");
+        return;
+    }
+    // A KVM node of root's with an ACL for uid 4244 only, as systemd-logind's uaccess
+    // leaves it for the desktop user; nobody gets EACCES and is told why.
+    let dir = TempDir::new("acl");
+    let exe = public_binary(&dir);
+    let node = dir.0.join("kvm");
+    let script = format!(
+        "set -e; mknod {n} c 10 232; chmod 0600 {n}; setfacl -m u:4244:rw {n}; \
+         exec setpriv --reuid 65534 --regid 65534 --clear-groups {exe} check --format json --device {n}",
+        n = node.display(),
+        exe = exe.display()
+    );
+    let e = assert_error(&sh(&script), "permission_denied", "device_access_denied", 13, "EACCES");
+    assert!(e["detail"].as_str().unwrap().contains("ACL user::rw-,user:4244:rw-"), "{e:#}");
+    assert!(e["remedies"][0].as_str().unwrap().contains("granted by ACL to other users"), "{e:#}");
+}
+
+#[test]
 fn mount_namespace_without_the_device_gets_container_remedy() {
     if !ready("mount_namespace_without_the_device_gets_container_remedy") {
         return;

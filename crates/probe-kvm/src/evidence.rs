@@ -8,7 +8,7 @@ use std::path::Path;
 
 use probe_core::{Cause, HostFacts, Operation, ProbeError, VmHolder, VmHolders};
 
-use crate::host::{DeviceNode, Identity, KvmHost, RLIM_INFINITY, Rlimit};
+use crate::host::{AclTag, DeviceNode, Identity, KvmHost, RLIM_INFINITY, Rlimit, describe_acl_entry};
 
 /// Vendor modules in the order they are preferred when several are loaded.
 const VENDOR_MODULES: [&str; 3] = ["kvm_intel", "kvm_amd", "kvm_pvm"];
@@ -279,8 +279,30 @@ fn explain_access<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
     let listed = user.as_ref().is_some_and(|(name, primary)| {
         *primary == node.gid || dev_group.is_some_and(|g| g.members.iter().any(|m| m == name))
     });
-    let group_rw = node.mode & 0o060 == 0o060;
-    let detail = format!("{path} is {node_text}; {who}");
+    let acl = host.access_acl(device).ok().flatten().unwrap_or_default();
+    // Named entries and the owning group count only through the mask (which is what
+    // the mode's group bits show when there is an ACL). systemd-logind's `uaccess`
+    // grants the active local session this way, so an SSH session or a service misses it.
+    let mask = acl.iter().find(|e| e.tag == AclTag::Mask).map_or(7, |e| e.perm);
+    let group_rw = match acl.iter().find(|e| e.tag == AclTag::GroupObj) {
+        Some(g) => g.perm & mask & 6 == 6,
+        None => node.mode & 0o060 == 0o060,
+    };
+    let acl_grants = acl.iter().any(|e| {
+        let applies = match e.tag {
+            AclTag::User(uid) => uid == id.uid,
+            AclTag::Group(gid) => gid == id.gid || id.groups.contains(&gid),
+            _ => false,
+        };
+        applies && e.perm & mask & 6 == 6
+    });
+    let acl_text = if acl.is_empty() {
+        String::new()
+    } else {
+        let entries: Vec<String> = acl.iter().map(describe_acl_entry).collect();
+        format!("; ACL {}", entries.join(","))
+    };
+    let detail = format!("{path} is {node_text}{acl_text}; {who}");
     if listed && !in_session && group_rw {
         let name = user_name.unwrap_or("this user");
         return base
@@ -294,15 +316,19 @@ fn explain_access<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
     }
     let target = user_name.map(str::to_owned).unwrap_or_else(|| format!("#{}", id.uid));
     let mut remedies = Vec::new();
-    if node.gid == 0 || !group_rw {
+    if acl_grants || (in_session && group_rw) {
+        remedies.push(format!(
+            "The mode, group and ACL allow this process, so a security module denies it: check the audit log (`ausearch -m avc`, AppArmor or SELinux) for {path}."
+        ));
+    } else if !acl.is_empty() && acl.iter().any(|e| matches!(e.tag, AclTag::User(_))) {
+        remedies.push(format!(
+            "{path} is granted by ACL to other users only (often systemd-logind's `uaccess` for the active desktop session, not SSH or services): add `setfacl -m u:{target}:rw {path}`, or a udev rule with GROUP=\"kvm\" MODE=\"0660\" and membership in kvm."
+        ));
+    } else if node.gid == 0 || !group_rw {
         remedies.push(
             "Give the device a group that may use it: a udev rule `KERNEL==\"kvm\", GROUP=\"kvm\", MODE=\"0660\"` (then `udevadm trigger`), and add the user to that group.".to_owned(),
         );
         remedies.push(format!("Or grant this user directly: `setfacl -m u:{target}:rw {path}`."));
-    } else if in_session {
-        remedies.push(format!(
-            "The mode and group allow this process, so an ACL or a security module denies it: check `getfacl {path}` and the audit log."
-        ));
     } else {
         remedies.push(format!(
             "Add the user to the device's group: `usermod -aG {group_name} {target}`, then log in again."

@@ -134,4 +134,105 @@ pub trait KvmHost: Send + Sync {
 
     /// Value of an environment variable.
     fn env(&self, name: &str) -> Option<String>;
+
+    /// The POSIX access ACL of a path (`system.posix_acl_access`); `Ok(None)` when it
+    /// has none beyond its mode bits.
+    fn access_acl(&self, path: &Path) -> Result<Option<Vec<AclEntry>>, Errno> {
+        let _ = path;
+        Ok(None)
+    }
+}
+
+/// Whom an ACL entry is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AclTag {
+    /// The owner (`user::`).
+    UserObj,
+    /// A named user (`user:ID:`).
+    User(u32),
+    /// The owning group (`group::`).
+    GroupObj,
+    /// A named group (`group:ID:`).
+    Group(u32),
+    /// The mask of named entries and the owning group (`mask::`).
+    Mask,
+    /// Everyone else (`other::`).
+    Other,
+}
+
+/// One ACL entry: whom, and read/write/execute bits (`0o4`, `0o2`, `0o1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AclEntry {
+    /// Whom.
+    pub tag: AclTag,
+    /// rwx bits.
+    pub perm: u16,
+}
+
+/// Parses the kernel's `system.posix_acl_access` value (version 2, then entries of
+/// tag u16, perm u16, id u32, little-endian). `None` for anything malformed.
+pub fn parse_posix_acl(bytes: &[u8]) -> Option<Vec<AclEntry>> {
+    let (header, body) = bytes.split_first_chunk::<4>()?;
+    if u32::from_le_bytes(*header) != 2 || body.len() % 8 != 0 {
+        return None;
+    }
+    body.chunks_exact(8)
+        .map(|e| {
+            let tag = u16::from_le_bytes([e[0], e[1]]);
+            let perm = u16::from_le_bytes([e[2], e[3]]);
+            let id = u32::from_le_bytes([e[4], e[5], e[6], e[7]]);
+            let tag = match tag {
+                0x01 => AclTag::UserObj,
+                0x02 => AclTag::User(id),
+                0x04 => AclTag::GroupObj,
+                0x08 => AclTag::Group(id),
+                0x10 => AclTag::Mask,
+                0x20 => AclTag::Other,
+                _ => return None,
+            };
+            Some(AclEntry { tag, perm })
+        })
+        .collect()
+}
+
+/// `user:1000:rw-` style text of an ACL entry.
+pub fn describe_acl_entry(e: &AclEntry) -> String {
+    let rwx = format!(
+        "{}{}{}",
+        if e.perm & 4 != 0 { 'r' } else { '-' },
+        if e.perm & 2 != 0 { 'w' } else { '-' },
+        if e.perm & 1 != 0 { 'x' } else { '-' }
+    );
+    match e.tag {
+        AclTag::UserObj => format!("user::{rwx}"),
+        AclTag::User(id) => format!("user:{id}:{rwx}"),
+        AclTag::GroupObj => format!("group::{rwx}"),
+        AclTag::Group(id) => format!("group:{id}:{rwx}"),
+        AclTag::Mask => format!("mask::{rwx}"),
+        AclTag::Other => format!("other::{rwx}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posix_acl_values_parse() {
+        // getfacl: user::rw- user:1000:rw- group::--- mask::rw- other::---
+        let mut v = 2u32.to_le_bytes().to_vec();
+        for (tag, perm, id) in
+            [(1u16, 6u16, u32::MAX), (2, 6, 1000), (4, 0, u32::MAX), (0x10, 6, u32::MAX), (0x20, 0, u32::MAX)]
+        {
+            v.extend(tag.to_le_bytes());
+            v.extend(perm.to_le_bytes());
+            v.extend(id.to_le_bytes());
+        }
+        let acl = parse_posix_acl(&v).unwrap();
+        assert_eq!(acl[1], AclEntry { tag: AclTag::User(1000), perm: 6 });
+        assert_eq!(describe_acl_entry(&acl[1]), "user:1000:rw-");
+        assert_eq!(parse_posix_acl(&v[..7]), None);
+        assert_eq!(parse_posix_acl(&[1, 0, 0, 0]), None, "version 1 is not an access ACL");
+        assert_eq!(parse_posix_acl(&[]), None);
+    }
 }

@@ -36,7 +36,7 @@ mod linux;
 mod probe;
 
 pub use evidence::holders;
-pub use host::{DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
+pub use host::{AclEntry, AclTag, DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
 #[cfg(target_os = "linux")]
 pub use linux::LinuxHost;
 pub use probe::{KVM_API_VERSION, KvmProbe, check_id};

@@ -9,7 +9,9 @@ use kvm_bindings as kb;
 use probe_core::Operation;
 use vmm_sys_util::{ioctl_io_nr, ioctl_ior_nr, ioctl_iow_nr};
 
-use crate::host::{DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
+use crate::host::{
+    AclEntry, DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure, parse_posix_acl,
+};
 
 const KVMIO: u32 = kb::KVMIO;
 
@@ -316,5 +318,25 @@ impl KvmHost for LinuxHost {
 
     fn env(&self, name: &str) -> Option<String> {
         std::env::var(name).ok()
+    }
+
+    fn access_acl(&self, path: &Path) -> Result<Option<Vec<AclEntry>>, Errno> {
+        use std::os::unix::ffi::OsStrExt;
+        const ENODATA: Errno = 61;
+        const EOPNOTSUPP: Errno = 95;
+        let cpath = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+        let mut buf = [0u8; 512];
+        // SAFETY: both names are NUL-terminated C strings alive across the call, and the
+        // kernel writes at most buf.len() bytes into buf.
+        let n = unsafe {
+            libc::getxattr(cpath.as_ptr(), c"system.posix_acl_access".as_ptr(), buf.as_mut_ptr().cast(), buf.len())
+        };
+        match usize::try_from(n) {
+            Ok(len) => Ok(parse_posix_acl(&buf[..len.min(buf.len())])),
+            Err(_) => match last_errno() {
+                ENODATA | EOPNOTSUPP => Ok(None),
+                e => Err(e),
+            },
+        }
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use kvm_bindings as kb;
 use probe_core::Operation;
-use probe_kvm::{DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
+use probe_kvm::{AclEntry, DeviceNode, Errno, Fd, GuestExit, Identity, KvmHost, Rlimit, StepFailure};
 
 /// A call of the KVM logic that a script can answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -146,6 +146,7 @@ pub struct ScriptedKvmHost {
     env: BTreeMap<String, String>,
     caps: BTreeMap<u32, i32>,
     links: BTreeMap<String, String>,
+    acl: Option<Vec<AclEntry>>,
 }
 
 /// gid of the `kvm` group on the scripted host.
@@ -191,6 +192,7 @@ impl ScriptedKvmHost {
             env: BTreeMap::new(),
             caps,
             links: BTreeMap::new(),
+            acl: None,
         }
     }
 
@@ -249,6 +251,12 @@ impl ScriptedKvmHost {
         self.dirs.insert(format!("/proc/{pid}/fd"), fds);
         self.files.insert(format!("/proc/{pid}/comm"), format!("{command}\n"));
         self.dirs.entry("/proc".to_owned()).or_default().push(pid.to_string());
+        self
+    }
+
+    /// Gives the device a POSIX access ACL.
+    pub fn acl(mut self, entries: Vec<AclEntry>) -> Self {
+        self.acl = Some(entries);
         self
     }
 
@@ -415,6 +423,10 @@ impl KvmHost for ScriptedKvmHost {
 
     fn read_link(&self, path: &str) -> Option<String> {
         self.links.get(path).cloned()
+    }
+
+    fn access_acl(&self, _path: &Path) -> Result<Option<Vec<AclEntry>>, Errno> {
+        Ok(self.acl.clone())
     }
 
     fn identity(&self) -> Identity {

@@ -3,7 +3,7 @@
 
 use kvm_bindings as kb;
 use probe_core::{Backend, CapabilityProfile, Cause, Level, Operation, ProbeOptions};
-use probe_kvm::{DeviceNode, Identity};
+use probe_kvm::{AclEntry, AclTag, DeviceNode, Identity};
 
 use crate::MockProbe;
 use crate::hvf::ScriptedHvf;
@@ -169,6 +169,23 @@ pub static SCENARIOS: &[Scenario] = &[
         Some(Cause::DeviceAccessDenied),
         "The user is not in the kvm group (EACCES).",
         || { kvm(outsider().file("/etc/group", Some("root:x:0:\nkvm:x:993:\nalice:x:1000:\n"))) }
+    ),
+    scenario!(
+        "kvm-uaccess-other-session",
+        Backend::Kvm,
+        Some(Cause::DeviceAccessDenied),
+        "/dev/kvm is root:root plus an ACL for the desktop user (systemd-logind uaccess); this SSH user is not it.",
+        || {
+            kvm(outsider()
+                .node(DeviceNode { is_char_device: true, major: 10, minor: 232, uid: 0, gid: 0, mode: 0o20660 })
+                .acl(vec![
+                    AclEntry { tag: AclTag::UserObj, perm: 6 },
+                    AclEntry { tag: AclTag::User(1001), perm: 6 },
+                    AclEntry { tag: AclTag::GroupObj, perm: 0 },
+                    AclEntry { tag: AclTag::Mask, perm: 6 },
+                    AclEntry { tag: AclTag::Other, perm: 0 },
+                ]))
+        }
     ),
     scenario!(
         "kvm-stale-session",
@@ -574,6 +591,17 @@ mod tests {
             (4242, "qemu-system-x86", 3)
         );
         assert!(find("kvm-not-in-group").unwrap().probe().report().holders.is_none());
+    }
+
+    #[test]
+    fn acl_for_another_session_is_named() {
+        let e = find("kvm-uaccess-other-session").unwrap().probe().report().error.unwrap();
+        assert!(e.detail().contains("ACL user::rw-,user:1001:rw-"), "{}", e.detail());
+        assert!(
+            e.remedies()[0].contains("uaccess") && e.remedies()[0].contains("setfacl -m u:alice:rw"),
+            "{:?}",
+            e.remedies()
+        );
     }
 
     #[test]
