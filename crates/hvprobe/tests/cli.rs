@@ -83,7 +83,7 @@ fn human_table_names_the_failure_and_remedy() {
 #[test]
 fn usable_host_exits_zero_in_both_formats() {
     if !kvm_present() {
-        eprintln!("SKIPPED: no /dev/kvm on this host; the usable-host CLI test did not run");
+        skip("no /dev/kvm on this host; the usable-host CLI test did not run");
         return;
     }
     let (code, out, _) = parts(&run(&["check"]));
@@ -104,7 +104,7 @@ fn usable_host_exits_zero_in_both_formats() {
 #[test]
 fn too_many_vcpus_is_not_usable() {
     if !kvm_present() {
-        eprintln!("SKIPPED: no /dev/kvm on this host; the vCPU-limit CLI test did not run");
+        skip("no /dev/kvm on this host; the vCPU-limit CLI test did not run");
         return;
     }
     let o = run(&["check", "--format", "json", "--vcpus", "100000"]);

@@ -75,7 +75,7 @@ fn explain_rejects_junk() {
 #[test]
 fn diagnose_reads_codes_and_vmm_log_lines() {
     if !kvm_present() {
-        eprintln!("SKIPPED: no /dev/kvm; diagnose CLI tests reproduce VM creation and did not run");
+        skip("no /dev/kvm; diagnose CLI tests reproduce VM creation and did not run");
         return;
     }
     // libkrun's -22 on a host whose hypervisor works: the cause is elsewhere.

@@ -18,11 +18,11 @@ use common::*;
 
 fn ready(test: &str) -> bool {
     if !is_root() {
-        eprintln!("SKIPPED {test}: needs root to produce the fault (run the suite as root)");
+        skip(&format!("{test}: needs root to produce the fault (run the suite as root)"));
         return false;
     }
     if !kvm_present() {
-        eprintln!("SKIPPED {test}: needs /dev/kvm");
+        skip(&format!("{test}: needs /dev/kvm"));
         return false;
     }
     true
@@ -66,7 +66,7 @@ fn unprivileged_user_gets_eacces_with_group_and_mode() {
     let node = std::fs::metadata("/dev/kvm").unwrap();
     use std::os::unix::fs::MetadataExt;
     if node.mode() & 0o006 == 0o006 {
-        eprintln!("SKIPPED: /dev/kvm is world read-write here, so no user gets EACCES");
+        skip("/dev/kvm is world read-write here, so no user gets EACCES");
         return;
     }
     let o = Command::new("setpriv")
@@ -127,7 +127,7 @@ fn acl_for_another_user_is_read_and_named() {
         return;
     }
     if Command::new("setfacl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED acl_for_another_user_is_read_and_named: setfacl missing (Debian package acl)");
+        skip("acl_for_another_user_is_read_and_named: setfacl missing (Debian package acl)");
         return;
     }
     // A KVM node of root's with an ACL for uid 4244 only, as systemd-logind's uaccess
@@ -193,7 +193,7 @@ fn device_cgroup_denial_is_eperm_container_policy() {
         return;
     }
     let Some(cg) = DenyingCgroup::new() else {
-        eprintln!("SKIPPED: no cgroup v1 device controller at /sys/fs/cgroup/devices");
+        skip("no cgroup v1 device controller at /sys/fs/cgroup/devices");
         return;
     };
     let script = format!("echo $$ > {}/cgroup.procs && exec {} check --format json", cg.0.display(), bin());

@@ -28,6 +28,13 @@ pub fn json(o: &Output) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {:?}", parts(o)))
 }
 
+/// Says loudly that a test did not run: written straight to stderr, which the test
+/// harness does not capture, so it shows in every `cargo test` output.
+pub fn skip(why: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {why}");
+}
+
 pub fn kvm_present() -> bool {
     Path::new("/dev/kvm").exists()
 }
