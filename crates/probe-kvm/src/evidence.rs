@@ -57,10 +57,14 @@ fn vendor_module<H: KvmHost + ?Sized>(host: &H) -> Option<String> {
     loaded.into_iter().next()
 }
 
-/// CPU flags of the first processor (x86 `flags`, arm `Features`).
+/// CPU flags of the first processor (x86 `flags`, arm `Features`). Only the start of
+/// `/proc/cpuinfo` is read: on a host with hundreds of CPUs the whole file is hundreds
+/// of KiB that the kernel computes on every read.
 fn cpu_flags<H: KvmHost + ?Sized>(host: &H) -> Option<Vec<String>> {
-    let cpuinfo = host.read_file("/proc/cpuinfo")?;
-    let line = cpuinfo.lines().find(|l| l.starts_with("flags") || l.starts_with("Features"))?;
+    let is_flags = |l: &str| l.starts_with("flags") || l.starts_with("Features");
+    let complete = |text: &str| text.split_inclusive('\n').any(|l| l.ends_with('\n') && is_flags(l));
+    let cpuinfo = host.read_head("/proc/cpuinfo", &complete)?;
+    let line = cpuinfo.lines().find(|l| is_flags(l))?;
     let (_, list) = line.split_once(':')?;
     Some(list.split_whitespace().map(str::to_owned).collect())
 }

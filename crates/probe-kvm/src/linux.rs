@@ -1,6 +1,7 @@
 //! The real host: system calls on Linux. All unsafe code of the KVM backend is here.
 
 use std::fs::{self, OpenOptions};
+use std::io::Read;
 use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
@@ -84,6 +85,42 @@ impl Drop for Mapping {
         // mapping once its owner is dropped.
         unsafe { libc::munmap(self.ptr, self.len) };
     }
+}
+
+/// Reads a text file until `enough` holds for what was read, or to its end.
+///
+/// Files under /proc and /sys report size 0, so asking for the size (as
+/// `fs::read_to_string` does, with statx) only costs a call, and std then probes with
+/// 32-byte reads; a page-sized buffer reads these files in one call, plus one to see
+/// the end.
+fn read_text(path: &str, enough: &dyn Fn(&str) -> bool) -> Option<String> {
+    let mut file = fs::File::open(path).ok()?;
+    let mut buf = vec![0u8; PAGE];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                let valid = match std::str::from_utf8(&buf[..len]) {
+                    Ok(text) => text.len(),
+                    Err(e) => e.valid_up_to(),
+                };
+                if enough(std::str::from_utf8(&buf[..valid]).unwrap_or_default()) {
+                    // Stopped early: a character may be cut at the end.
+                    len = valid;
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).ok()
 }
 
 /// The Linux host: real system calls, real files.
@@ -287,7 +324,11 @@ impl KvmHost for LinuxHost {
     }
 
     fn read_file(&self, path: &str) -> Option<String> {
-        fs::read_to_string(path).ok()
+        read_text(path, &|_| false)
+    }
+
+    fn read_head(&self, path: &str, enough: &dyn Fn(&str) -> bool) -> Option<String> {
+        read_text(path, enough)
     }
 
     fn list_dir(&self, path: &str) -> Result<Vec<String>, Errno> {
@@ -338,5 +379,49 @@ impl KvmHost for LinuxHost {
                 e => Err(e),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str, contents: &[u8]) -> String {
+        let path = std::env::temp_dir().join(format!("probe-kvm-{}-{name}", std::process::id()));
+        fs::write(&path, contents).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn read_file_reads_files_longer_than_its_first_buffer() {
+        let text = "0123456789abcdef\n".repeat(1000);
+        let path = temp_file("long", text.as_bytes());
+        assert_eq!(LinuxHost.read_file(&path).as_deref(), Some(text.as_str()));
+        assert_eq!(LinuxHost.read_file("/nonexistent/file"), None);
+        let _ = fs::remove_file(path);
+    }
+
+    #[test]
+    fn read_head_stops_once_it_has_enough_and_never_cuts_a_character() {
+        // Two-byte characters straddle the first 4 KiB read.
+        let text = "flags : é\n".to_owned() + &"é".repeat(10_000);
+        let path = temp_file("head", text.as_bytes());
+        let head = LinuxHost.read_head(&path, &|t| t.contains('\n')).unwrap();
+        assert!(head.starts_with("flags : é\n"));
+        assert!(head.len() < text.len(), "read {} of {} bytes", head.len(), text.len());
+        assert!(text.starts_with(&head));
+        let whole = LinuxHost.read_head(&path, &|_| false).unwrap();
+        assert_eq!(whole, text);
+        let _ = fs::remove_file(path);
+    }
+
+    #[test]
+    fn cpuinfo_head_holds_the_first_flags_line() {
+        let Some(all) = LinuxHost.read_file("/proc/cpuinfo") else { return };
+        let first = all.lines().find(|l| l.starts_with("flags") || l.starts_with("Features"));
+        let head = LinuxHost
+            .read_head("/proc/cpuinfo", &|t| t.lines().any(|l| l.starts_with("flags") || l.starts_with("Features")))
+            .unwrap();
+        assert_eq!(head.lines().find(|l| l.starts_with("flags") || l.starts_with("Features")), first);
     }
 }
