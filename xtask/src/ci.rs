@@ -88,6 +88,7 @@ fn steps(args: &Args, root_with_kvm: bool) -> Vec<Step> {
         matrix.push("--require-all");
     }
     steps.push(step("hardware and fault matrix", &matrix));
+    steps.push(step("soak, short form", &["cargo", "run", "--quiet", "-p", "xtask", "--", "soak", "--short"]));
     steps
 }
 
@@ -136,6 +137,7 @@ mod tests {
         assert!(has("bindgen --check"));
         assert!(has("aarch64-apple-darwin") && has("x86_64-apple-darwin"));
         assert!(has("matrix --require-all"));
+        assert!(has("xtask -- soak --short"));
         let skipped = steps(&Args { skip_workspace_tests: true }, false);
         assert!(!skipped.iter().any(|s| s.argv.join(" ") == "cargo test --workspace"));
         assert!(!skipped.iter().any(|s| s.argv.join(" ").contains("--require-all")));
