@@ -5,8 +5,9 @@
 //!   the `KVM_CHECK_EXTENSION` queries of the check, `KVM_CREATE_VM`,
 //!   `KVM_CREATE_VCPU`, at the full level the one-page `hlt` guest on x86_64, close);
 //! - floor H: every system call and file read the check makes (floor K plus the stat,
-//!   the getrlimits and the `/proc`, `/sys` and `/etc` reads of the host facts), made
-//!   directly with no decision logic, no formatting and no allocation.
+//!   the getrlimits, the `/proc` and `/sys` reads and the container-marker lookups of
+//!   the host facts), made directly with no decision logic, no formatting and no
+//!   allocation.
 //!
 //! `cargo bench -p probe-kvm --bench check` runs them and ends with a table of the
 //! medians, their ratios and the targets (check ≤ 1.3× floor H and ≤ 1.6× floor K,
