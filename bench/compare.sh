@@ -16,9 +16,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=300 warmup=30 rss_runs=21
+# hyperfine measures one command after another; the load of a shared machine moves
+# meanwhile. So it runs in rounds, the commands in a rotated order each round, and the
+# medians are taken over the run times of all rounds together.
+rounds=6 runs=60 warmup=10 rss_runs=21
 if [ "${1:-}" = "--quick" ]; then
-    runs=40 warmup=5 rss_runs=5
+    rounds=2 runs=20 warmup=5 rss_runs=5
 elif [ $# -gt 0 ]; then
     echo "usage: $0 [--quick]" >&2
     exit 2
@@ -74,18 +77,23 @@ verdict "kvm-ok" "$kvm_ok"
 verdict "virt-host-validate qemu" "$vhv" qemu
 
 echo
-echo "== wall time: hyperfine -N --warmup $warmup --runs $runs (exit codes ignored: kvm-ok and virt-host-validate exit 1 here)"
-hyperfine -N -i --style basic --warmup "$warmup" --runs "$runs" --export-json "$work/time.json" \
-    -n "hvprobe check (dist)" "$dist check" \
-    -n "hvprobe check (release)" "$release check" \
-    -n "kvm-ok" "$kvm_ok" \
-    -n "virt-host-validate qemu" "$vhv qemu" >"$work/hyperfine.log" 2>&1 || {
-    cat "$work/hyperfine.log" >&2
-    exit 1
-}
-hyperfine -N --style basic --warmup "$warmup" --runs "$runs" --export-json "$work/start.json" \
-    -n "hvprobe --version (dist)" "$dist --version" \
-    -n "hvprobe --version (release)" "$release --version" >>"$work/hyperfine.log" 2>&1
+echo "== wall time: $rounds rounds of hyperfine -N --warmup $warmup --runs $runs, commands rotated each round"
+echo "   (exit codes ignored: kvm-ok and virt-host-validate exit 1 here)"
+names=("hvprobe check (dist)" "hvprobe check (release)" "kvm-ok" "virt-host-validate qemu"
+    "hvprobe --version (dist)" "hvprobe --version (release)")
+cmds=("$dist check" "$release check" "$kvm_ok" "$vhv qemu" "$dist --version" "$release --version")
+for round in $(seq "$rounds"); do
+    args=()
+    for i in "${!names[@]}"; do
+        j=$(((i + round) % ${#names[@]}))
+        args+=(-n "${names[$j]}" "${cmds[$j]}")
+    done
+    hyperfine -N -i --style basic --warmup "$warmup" --runs "$runs" --export-json "$work/time-$round.json" \
+        "${args[@]}" >>"$work/hyperfine.log" 2>&1 || {
+        cat "$work/hyperfine.log" >&2
+        exit 1
+    }
+done
 
 echo
 echo "== peak memory: /usr/bin/time -f %M, median of $rss_runs runs (KiB)"
@@ -103,20 +111,25 @@ peak() {
     echo "virt-host-validate qemu=$(peak "$vhv" qemu)"
 } >"$work/rss.txt"
 
-python3 - "$work/time.json" "$work/start.json" "$work/rss.txt" "$dist" "$release" <<'EOF'
-import json, os, sys
+python3 - "$work" "$dist" "$release" <<'EOF'
+import glob, json, os, statistics, sys
 
-time_json, start_json, rss_txt, dist, release = sys.argv[1:]
-med = {r["command"]: r["median"] for f in (time_json, start_json) for r in json.load(open(f))["results"]}
+work, dist, release = sys.argv[1:]
+rss_txt = os.path.join(work, "rss.txt")
+times = {}
+for f in sorted(glob.glob(os.path.join(work, "time-*.json"))):
+    for r in json.load(open(f))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+med = {name: statistics.median(t) for name, t in times.items()}
 rss = dict(line.strip().split("=", 1) for line in open(rss_txt) if "=" in line)
 rss = {k: int(v) for k, v in rss.items()}
 
 def ms(s):
     return f"{s * 1e3:.2f} ms"
 
-print(f"{'command':<28} {'median':>10} {'peak RSS':>10}")
+print(f"{'command':<28} {'median':>10} {'runs':>6} {'peak RSS':>12}")
 for name in ["hvprobe check (dist)", "hvprobe check (release)", "kvm-ok", "virt-host-validate qemu"]:
-    print(f"{name:<28} {ms(med[name]):>10} {rss[name]:>7} KiB")
+    print(f"{name:<28} {ms(med[name]):>10} {len(times[name]):>6} {rss[name]:>8} KiB")
 
 print()
 print("== ratios (targets: hvprobe check >= 3x faster than kvm-ok, >= 5x faster than")
