@@ -56,19 +56,8 @@ mod linux {
     use probe_core::raw::hv::HV_NO_RESOURCES;
     use probe_core::{CreateFailure, DiagnosisVerdict, HypervisorProbe, Level, Operation, ProbeError, ProbeOptions};
     use probe_kvm::{KvmProbe, caps};
-    use vmm_sys_util::{ioctl_io_nr, ioctl_ior_nr, ioctl_iow_nr};
 
-    const KVMIO: u32 = kb::KVMIO;
-    ioctl_io_nr!(KVM_GET_API_VERSION, KVMIO, 0x00);
-    ioctl_io_nr!(KVM_CREATE_VM, KVMIO, 0x01);
-    ioctl_io_nr!(KVM_CHECK_EXTENSION, KVMIO, 0x03);
-    ioctl_io_nr!(KVM_GET_VCPU_MMAP_SIZE, KVMIO, 0x04);
-    ioctl_io_nr!(KVM_CREATE_VCPU, KVMIO, 0x41);
-    ioctl_iow_nr!(KVM_SET_USER_MEMORY_REGION, KVMIO, 0x46, kb::kvm_userspace_memory_region);
-    ioctl_io_nr!(KVM_RUN, KVMIO, 0x80);
-    ioctl_iow_nr!(KVM_SET_REGS, KVMIO, 0x82, kb::kvm_regs);
-    ioctl_ior_nr!(KVM_GET_SREGS, KVMIO, 0x83, kb::kvm_sregs);
-    ioctl_iow_nr!(KVM_SET_SREGS, KVMIO, 0x84, kb::kvm_sregs);
+    use probe_kvm::ioctls::*;
 
     const DEVICE: &CStr = c"/dev/kvm";
 

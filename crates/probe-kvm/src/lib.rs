@@ -32,6 +32,8 @@ pub mod caps;
 pub mod evidence;
 pub mod host;
 #[cfg(target_os = "linux")]
+pub mod ioctls;
+#[cfg(target_os = "linux")]
 mod linux;
 mod probe;
 

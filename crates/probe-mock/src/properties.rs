@@ -26,7 +26,7 @@ fn check_report(r: &Report) -> Result<(), TestCaseError> {
     }
     if let Some(e) = &r.error {
         prop_assert!(!e.remedies().is_empty());
-        prop_assert!(client_safe(e.summary()), "unsafe summary {}", e.summary());
+        prop_assert!(client_safe(e.summary()), "summary not safe for clients: {}", e.summary());
         prop_assert!(r.checks.iter().any(|c| c.status == Status::Fail && c.cause == Some(e.cause())));
     }
     Ok(())
