@@ -92,17 +92,10 @@ fn steps(args: &Args, root_with_kvm: bool) -> Vec<Step> {
     steps
 }
 
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))
-        .unwrap_or(false)
-}
-
 /// Runs every step in order and stops at the first failure.
 pub fn run(root: &Path, args: &Args) -> Result<(), Error> {
     let kvm = Path::new("/dev/kvm").exists();
-    let all = steps(args, kvm && is_root());
+    let all = steps(args, kvm && crate::matrix::is_root());
     let started = Instant::now();
     for (i, s) in all.iter().enumerate() {
         let t0 = Instant::now();

@@ -708,7 +708,8 @@ fn compare(row: &Row, code: i32, v: &Value) -> Result<String, String> {
     if problems.is_empty() { Ok(observed) } else { Err(format!("{observed} ({})", problems.join("; "))) }
 }
 
-fn is_root() -> bool {
+/// Whether this process runs with effective uid 0.
+pub(crate) fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(2) == Some("0")))

@@ -223,11 +223,10 @@ pub fn explain_create(ev: &Evidence, call: HvCall, config: VmConfig, ipa: IpaLim
                     "Stop unused VMs: every Hypervisor.framework user (QEMU, Lima, Docker, UTM, libkrun) shares one pool of VM address spaces.".to_owned(),
                 ),
             };
+            // The pool remedy with its size replaces the generic one, which says the same.
             base.refine(Cause::AddressSpacesExhausted)
-                .with_detail(format!(
-                    "the system-wide pool of VM address spaces is full ({pool})"
-                ))
-                .with_remedy(remedy)
+                .with_detail(format!("the system-wide pool of VM address spaces is full ({pool})"))
+                .with_remedies(vec![remedy])
         }
         hv::HV_BUSY if call.operation == probe_core::Operation::HvVmCreate => base
             .refine(Cause::ProcessAlreadyOwnsVm)

@@ -167,9 +167,7 @@ pub fn explain<H: KvmHost + ?Sized>(host: &H, device: &Path, op: Operation, errn
                 Ok((soft, hard)) => format!("RLIMIT_NOFILE is {} (hard {})", show_limit(soft), show_limit(hard)),
                 Err(_) => "RLIMIT_NOFILE could not be read".to_owned(),
             };
-            base.with_detail(format!("{op} needs a file descriptor; {limit}")).with_remedy(
-                "Raise the limit for the VMM: `ulimit -n 4096` in its shell or `LimitNOFILE=4096` in its unit.",
-            )
+            base.with_detail(format!("{op} needs a file descriptor; {limit}"))
         }
         Cause::OtherHypervisorActive => {
             let others: Vec<String> = host
@@ -377,7 +375,7 @@ fn explain_policy<H: KvmHost + ?Sized>(host: &H, device: &Path, base: ProbeError
     } else if cgroup.lines().any(|l| l.starts_with("0::")) {
         evidence.push("cgroup v2: device access is decided by a BPF program attached by the runtime".to_owned());
     }
-    if let Some(c) = host_facts(host).container {
+    if let Some(c) = container(host) {
         evidence.push(format!("this process runs in a {c} container"));
     }
     base.with_detail(format!(
